@@ -1,0 +1,76 @@
+#pragma once
+// RAII wrappers around the libbpf objects the runtime uses. Every handle closes/destroys what
+// it owns exactly once; handles are movable, not copyable.
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct bpf_object;
+struct bpf_link;
+struct bpf_map;
+struct bpf_program;
+
+namespace krsie::runtime {
+
+// A BPF map of a loaded object (borrowed: the BpfObject owns it).
+class BpfMap {
+ public:
+  explicit BpfMap(bpf_map* map) : map_(map) {}
+  std::string name() const;
+  int fd() const;
+  // Inserts or replaces key -> value; sizes must match the map's definition.
+  void update(std::span<const std::byte> key, std::span<const std::byte> value);
+  template <typename K, typename V>
+  void update(const K& key, const V& value) {
+    update(std::as_bytes(std::span(&key, 1)), std::as_bytes(std::span(&value, 1)));
+  }
+
+ private:
+  bpf_map* map_;
+};
+
+// A link keeps a program attached; destroying it detaches (unless it was pinned).
+class BpfLink {
+ public:
+  BpfLink() = default;
+  explicit BpfLink(bpf_link* link) : link_(link) {}
+  bool attached() const { return link_ != nullptr; }
+  void detach() { link_.reset(); }
+
+ private:
+  struct Destroy {
+    void operator()(bpf_link* link) const;
+  };
+  std::unique_ptr<bpf_link, Destroy> link_;
+};
+
+// A BPF ELF object, opened from memory and then loaded into the kernel.
+class BpfObject {
+ public:
+  // Parses the ELF (no kernel involved). `name` labels the object in errors and bpftool.
+  static BpfObject open_memory(std::string_view name, std::span<const unsigned char> elf);
+
+  // Loads every program and creates every map; on failure the verifier log is in the error.
+  void load();
+
+  std::string name() const;
+  BpfMap map(std::string_view name) const;                // throws when absent
+  std::vector<std::string> program_names() const;
+  std::vector<std::string> map_names() const;
+
+  // Attaches every program with the attach type its section names (lsm/..., etc.).
+  std::vector<BpfLink> attach_all();
+
+ private:
+  struct Close {
+    void operator()(bpf_object* obj) const;
+  };
+  explicit BpfObject(bpf_object* obj) : obj_(obj) {}
+  std::unique_ptr<bpf_object, Close> obj_;
+};
+
+}  // namespace krsie::runtime

@@ -1,0 +1,22 @@
+#pragma once
+// cgroup v2 helpers: find the unified hierarchy, resolve a cgroup directory to the 64-bit id
+// the kernel reports from bpf_get_current_cgroup_id(), create and remove test cgroups.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace krsie::runtime {
+
+// Mount point of the cgroup v2 hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid
+// systems), from /proc/self/mountinfo; nullopt when cgroup2 is not mounted.
+std::optional<std::string> cgroup2_mount_point();
+
+// The cgroup id of a cgroup v2 directory. Throws RuntimeError when the path does not exist or is
+// not on a cgroup2 filesystem. Ids change when a directory is recreated: resolve at attach time.
+std::uint64_t cgroup_id(const std::string& path);
+
+// Moves process `pid` (0: the caller) into the cgroup at `path`.
+void move_to_cgroup(const std::string& path, int pid = 0);
+
+}  // namespace krsie::runtime

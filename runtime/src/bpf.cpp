@@ -1,0 +1,124 @@
+#include "krsie/runtime/bpf.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <mutex>
+
+#include "krsie/runtime/error.h"
+
+namespace krsie::runtime {
+
+namespace {
+
+// libbpf reports verifier logs and warnings through one process-wide print callback. We collect
+// warnings and errors per thread so a failed load can put the verifier's words into the error.
+thread_local std::string t_libbpf_log;
+
+int collect_libbpf_output(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buffer[4096];
+  int n = std::vsnprintf(buffer, sizeof buffer, format, args);
+  if (n > 0) t_libbpf_log.append(buffer, std::min<std::size_t>(n, sizeof buffer - 1));
+  if (t_libbpf_log.size() > (1u << 20)) t_libbpf_log.erase(0, t_libbpf_log.size() - (1u << 20));
+  return n;
+}
+
+void install_libbpf_logger() {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpf_set_print(collect_libbpf_output); });
+}
+
+// The last lines of what libbpf said, for error messages.
+std::string libbpf_log_tail(std::size_t max_lines = 40) {
+  std::string& log = t_libbpf_log;
+  std::size_t pos = log.size();
+  for (std::size_t lines = 0; pos > 0 && lines <= max_lines; --pos)
+    if (log[pos - 1] == '\n') ++lines;
+  return log.substr(pos);
+}
+
+}  // namespace
+
+std::string BpfMap::name() const { return bpf_map__name(map_); }
+int BpfMap::fd() const { return bpf_map__fd(map_); }
+
+void BpfMap::update(std::span<const std::byte> key, std::span<const std::byte> value) {
+  int err = bpf_map__update_elem(map_, key.data(), key.size(), value.data(), value.size(), BPF_ANY);
+  if (err) throw RuntimeError(describe_errno("updating map " + name(), err), -err);
+}
+
+void BpfLink::Destroy::operator()(bpf_link* link) const { bpf_link__destroy(link); }
+void BpfObject::Close::operator()(bpf_object* obj) const { bpf_object__close(obj); }
+
+BpfObject BpfObject::open_memory(std::string_view name, std::span<const unsigned char> elf) {
+  install_libbpf_logger();
+  t_libbpf_log.clear();
+  std::string object_name(name);
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = object_name.c_str());
+  bpf_object* obj = bpf_object__open_mem(elf.data(), elf.size(), &opts);
+  if (!obj) {
+    int err = errno;
+    throw RuntimeError(describe_errno("cannot parse BPF object " + object_name, err) + "\n" +
+                           libbpf_log_tail(),
+                       err);
+  }
+  return BpfObject(obj);
+}
+
+void BpfObject::load() {
+  t_libbpf_log.clear();
+  int err = bpf_object__load(obj_.get());
+  if (err)
+    throw RuntimeError(describe_errno("loading BPF object " + name() + " failed", err) + "\n" +
+                           libbpf_log_tail(),
+                       -err);
+}
+
+std::string BpfObject::name() const { return bpf_object__name(obj_.get()); }
+
+BpfMap BpfObject::map(std::string_view map_name) const {
+  std::string n(map_name);
+  bpf_map* m = bpf_object__find_map_by_name(obj_.get(), n.c_str());
+  if (!m) throw RuntimeError("BPF object " + name() + " has no map named " + n, ENOENT);
+  return BpfMap(m);
+}
+
+std::vector<std::string> BpfObject::program_names() const {
+  std::vector<std::string> names;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj_.get()) names.emplace_back(bpf_program__name(prog));
+  return names;
+}
+
+std::vector<std::string> BpfObject::map_names() const {
+  std::vector<std::string> names;
+  bpf_map* m;
+  bpf_object__for_each_map(m, obj_.get()) names.emplace_back(bpf_map__name(m));
+  return names;
+}
+
+std::vector<BpfLink> BpfObject::attach_all() {
+  std::vector<BpfLink> links;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj_.get()) {
+    t_libbpf_log.clear();
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      int err = errno;
+      // Links already made are destroyed with `links`: nothing stays half-attached.
+      throw RuntimeError(describe_errno(std::string("attaching ") + bpf_program__name(prog) +
+                                            " (" + bpf_program__section_name(prog) + ")",
+                                        err) +
+                             "\n" + libbpf_log_tail(),
+                         err);
+    }
+    links.emplace_back(link);
+  }
+  return links;
+}
+
+}  // namespace krsie::runtime

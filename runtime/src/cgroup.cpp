@@ -1,0 +1,70 @@
+#include "krsie/runtime/cgroup.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "krsie/runtime/error.h"
+
+namespace krsie::runtime {
+
+std::optional<std::string> cgroup2_mount_point() {
+  // mountinfo fields: id parent major:minor root mount-point options ... - fstype source ...
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::size_t dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream tail(line.substr(dash + 3));
+    std::string fstype;
+    tail >> fstype;
+    if (fstype != "cgroup2") continue;
+    std::istringstream head(line.substr(0, dash));
+    std::string id, parent, devno, root, mount_point;
+    head >> id >> parent >> devno >> root >> mount_point;
+    return mount_point;
+  }
+  return std::nullopt;
+}
+
+std::uint64_t cgroup_id(const std::string& path) {
+  struct statfs fs{};
+  if (statfs(path.c_str(), &fs) != 0)
+    throw RuntimeError(describe_errno("cgroup " + path, errno), errno);
+  if (fs.f_type != CGROUP2_SUPER_MAGIC)
+    throw RuntimeError("cgroup " + path + " is not on a cgroup v2 filesystem", EINVAL);
+  // The id bpf_get_current_cgroup_id() returns is the kernfs node id, which is what
+  // name_to_handle_at() puts in the file handle of a cgroup2 directory.
+  struct {
+    file_handle handle;
+    std::uint64_t id;
+  } fh{};
+  fh.handle.handle_bytes = sizeof(std::uint64_t);
+  int mount_id = 0;
+  if (name_to_handle_at(AT_FDCWD, path.c_str(), &fh.handle, &mount_id, 0) != 0)
+    throw RuntimeError(describe_errno("resolving the id of cgroup " + path, errno), errno);
+  std::uint64_t id;
+  std::memcpy(&id, fh.handle.f_handle, sizeof id);
+  return id;
+}
+
+void move_to_cgroup(const std::string& path, int pid) {
+  std::string procs = path + "/cgroup.procs";
+  int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) throw RuntimeError(describe_errno("opening " + procs, errno), errno);
+  std::string text = std::to_string(pid == 0 ? getpid() : pid);
+  ssize_t n = write(fd, text.data(), text.size());
+  int err = errno;
+  close(fd);
+  if (n != static_cast<ssize_t>(text.size()))
+    throw RuntimeError(describe_errno("moving pid " + text + " into " + path, err), err);
+}
+
+}  // namespace krsie::runtime
