@@ -2,6 +2,8 @@
 
 #include <antlr4-runtime.h>
 
+#include <cstdio>
+
 #include "KrsLexer.h"
 #include "KrsParser.h"
 
@@ -39,9 +41,42 @@ class DiagnosticListener final : public antlr4::BaseErrorListener {
   DiagnosticEngine& diags_;
 };
 
+// Offset of the first byte that is not part of valid UTF-8 (overlongs, surrogates and code
+// points past U+10FFFF are invalid too), or npos.
+std::size_t first_invalid_utf8(const std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = s[i];
+    std::size_t len;
+    std::uint32_t cp;
+    if (c < 0x80) { ++i; continue; }
+    if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07;
+    else return i;
+    if (i + len > s.size()) return i;
+    for (std::size_t k = 1; k < len; ++k) {
+      unsigned char cc = s[i + k];
+      if ((cc & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr std::uint32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_for_len[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
 }  // namespace
 
 SyntaxSummary check_syntax(const SourceFile& file, DiagnosticEngine& diags) {
+  if (std::size_t bad = first_invalid_utf8(file.text()); bad != std::string::npos) {
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(file.text()[bad]));
+    diags.error({&file, static_cast<std::uint32_t>(bad), static_cast<std::uint32_t>(bad + 1)},
+                std::string("invalid UTF-8 (byte ") + byte + "): policy files must be UTF-8 text");
+    return {};
+  }
   antlr4::ANTLRInputStream input(file.text());
   grammar::KrsLexer lexer(&input);
   antlr4::CommonTokenStream tokens(&lexer);

@@ -48,9 +48,10 @@ void render_one(std::ostream& out, Severity severity, const SourceRange& range,
   std::string marker;
   for (std::uint32_t i = 1; i < lc.column && i <= shown.size(); ++i)
     marker += shown[i - 1] == '\t' ? '\t' : ' ';
-  std::uint32_t line_end = lc.column + static_cast<std::uint32_t>(line.size()) - (lc.column - 1);
+  // Underline the range, but never past the end of the shown line (ranges may span lines).
   std::uint32_t width = range.end > range.begin ? range.end - range.begin : 1;
-  width = std::max<std::uint32_t>(1, std::min(width, line_end - lc.column + 1));
+  std::uint32_t room = lc.column <= shown.size() ? static_cast<std::uint32_t>(shown.size()) - lc.column + 1 : 1;
+  width = std::max<std::uint32_t>(1, std::min(width, room));
   marker += '^';
   marker.append(width - 1, '~');
   out << (color ? "\033[1;32m" : "") << marker << reset << "\n";

@@ -121,4 +121,29 @@ std::vector<BpfLink> BpfObject::attach_all() {
   return links;
 }
 
+void RingBufferReader::Free::operator()(ring_buffer* rb) const { ring_buffer__free(rb); }
+
+RingBufferReader::RingBufferReader(const BpfMap& map, Callback callback)
+    : callback_(std::make_unique<Callback>(std::move(callback))) {
+  rb_.reset(ring_buffer__new(map.fd(), &RingBufferReader::on_record, callback_.get(), nullptr));
+  if (!rb_) throw RuntimeError(describe_errno("reading ring buffer " + map.name(), errno), errno);
+}
+
+int RingBufferReader::on_record(void* ctx, void* data, std::size_t size) {
+  (*static_cast<Callback*>(ctx))(std::span(static_cast<const std::byte*>(data), size));
+  return 0;
+}
+
+int RingBufferReader::poll(int timeout_ms) {
+  int n = ring_buffer__poll(rb_.get(), timeout_ms);
+  if (n < 0 && n != -EINTR) throw RuntimeError(describe_errno("polling ring buffer", -n), -n);
+  return n < 0 ? 0 : n;
+}
+
+int RingBufferReader::drain() {
+  int n = ring_buffer__consume(rb_.get());
+  if (n < 0) throw RuntimeError(describe_errno("consuming ring buffer", -n), -n);
+  return n;
+}
+
 }  // namespace krsie::runtime

@@ -3,6 +3,7 @@
 // it owns exactly once; handles are movable, not copyable.
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -13,6 +14,7 @@ struct bpf_object;
 struct bpf_link;
 struct bpf_map;
 struct bpf_program;
+struct ring_buffer;
 
 namespace krsie::runtime {
 
@@ -71,6 +73,25 @@ class BpfObject {
   };
   explicit BpfObject(bpf_object* obj) : obj_(obj) {}
   std::unique_ptr<bpf_object, Close> obj_;
+};
+
+// Reads records from a BPF ring buffer map; the callback sees each record's bytes.
+class RingBufferReader {
+ public:
+  using Callback = std::function<void(std::span<const std::byte>)>;
+  RingBufferReader(const BpfMap& map, Callback callback);
+  // Waits up to timeout_ms for records and handles them; returns how many were handled.
+  int poll(int timeout_ms);
+  // Handles every record available now without waiting.
+  int drain();
+
+ private:
+  struct Free {
+    void operator()(ring_buffer* rb) const;
+  };
+  static int on_record(void* ctx, void* data, std::size_t size);
+  std::unique_ptr<Callback> callback_;  // stable address for libbpf's ctx pointer
+  std::unique_ptr<ring_buffer, Free> rb_;
 };
 
 }  // namespace krsie::runtime

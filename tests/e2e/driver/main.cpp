@@ -1,0 +1,349 @@
+// krsie-e2e: the guest-side scenario driver. Runs inside the test guest (statically linked),
+// executes every scenario under a directory and prints one machine-readable line per check:
+//
+//   KRSIE-RESULT <scenario> <check> PASS|FAIL <detail>
+//   KRSIE-EVENT <scenario> <event text>
+//
+// The host runner (krsie_guest.py) parses these lines from the serial console. Every check a
+// scenario declares gets exactly one result line, even when the scenario fails to set up.
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "krsie/runtime/bpf.h"
+#include "krsie/runtime/cgroup.h"
+#include "krsie/runtime/error.h"
+#include "krsie/runtime/inode.h"
+#include "krsie/templates.h"
+#include "krsie_abi.h"
+#include "scenario.h"
+
+namespace fs = std::filesystem;
+using namespace krsie;
+using namespace krsie::e2e;
+
+namespace {
+
+constexpr int k_action_timeout_ms = 10000;
+
+// What a child process did: the syscall's errno (0 = it succeeded) and, when it exited,
+// its status. `exec_succeeded` tells an exit status apart from a failed exec.
+struct ActionResult {
+  bool syscall_reported = false;
+  int err = 0;
+  bool exited = false;
+  int status = 0;
+  int signal = 0;
+  bool timed_out = false;
+  std::string output;
+
+  std::string text() const {
+    if (timed_out) return "timed out";
+    if (syscall_reported && err != 0) return errno_name(err);
+    if (signal) return "killed by signal " + std::to_string(signal);
+    if (exited && !syscall_reported) return status == 0 ? "ok" : "exit=" + std::to_string(status);
+    return "ok";
+  }
+};
+
+std::string one_line(std::string s, std::size_t max = 300) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  if (s.size() > max) s = s.substr(0, max) + "...";
+  return s;
+}
+
+// Runs `argv` (or a built-in syscall action) in a new process inside `cgroup_dir`.
+ActionResult run_action(const std::string& cgroup_dir, const std::vector<std::string>& action) {
+  int report[2], output[2];
+  if (pipe2(report, O_CLOEXEC) != 0 || pipe2(output, O_CLOEXEC) != 0)
+    throw runtime::RuntimeError(runtime::describe_errno("pipe", errno), errno);
+  pid_t pid = fork();
+  if (pid < 0) throw runtime::RuntimeError(runtime::describe_errno("fork", errno), errno);
+  if (pid == 0) {
+    close(report[0]);
+    close(output[0]);
+    dup2(output[1], STDOUT_FILENO);
+    dup2(output[1], STDERR_FILENO);
+    auto report_err = [&](int err) {
+      if (write(report[1], &err, sizeof err) < 0) _exit(125);
+    };
+    try {
+      runtime::move_to_cgroup(cgroup_dir);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "cannot enter cgroup: %s\n", e.what());
+      _exit(126);
+    }
+    const std::string& verb = action[0];
+    if (verb == "open-read" || verb == "open-write") {
+      int fd = open(action[1].c_str(), verb == "open-read" ? O_RDONLY : (O_WRONLY | O_APPEND));
+      report_err(fd < 0 ? errno : 0);
+      _exit(0);
+    }
+    std::vector<std::string> args;
+    if (verb == "sh") {
+      args = {"/bin/sh", "-c", action[1]};
+    } else {  // exec PATH ARG...
+      args.assign(action.begin() + 1, action.end());
+    }
+    std::vector<char*> cargv;
+    for (auto& a : args) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    execv(cargv[0], cargv.data());
+    report_err(errno);  // only reached when exec failed
+    _exit(127);
+  }
+  close(report[1]);
+  close(output[1]);
+
+  ActionResult r;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(k_action_timeout_ms);
+  pollfd fds[2] = {{report[0], POLLIN, 0}, {output[0], POLLIN, 0}};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      r.timed_out = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    if (poll(fds, 2, static_cast<int>(left)) < 0 && errno != EINTR) break;
+    for (pollfd& p : fds) {
+      if (p.fd < 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[512];
+      ssize_t n = read(p.fd, buf, sizeof buf);
+      if (n <= 0) {
+        close(p.fd);
+        p.fd = -1;
+        --open_fds;
+      } else if (p.fd == report[0] && n >= static_cast<ssize_t>(sizeof(int))) {
+        std::memcpy(&r.err, buf, sizeof(int));
+        r.syscall_reported = true;
+      } else if (p.fd == output[0] && r.output.size() < 4096) {
+        r.output.append(buf, n);
+      }
+    }
+  }
+  for (pollfd& p : fds)
+    if (p.fd >= 0) close(p.fd);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) {
+    r.exited = true;
+    r.status = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    r.signal = WTERMSIG(status);
+  }
+  return r;
+}
+
+bool matches(const Outcome& want, const ActionResult& got) {
+  if (got.timed_out || got.signal) return false;
+  switch (want.kind) {
+    case Outcome::Kind::ok: return got.err == 0 && got.exited && (got.syscall_reported || got.status == 0);
+    case Outcome::Kind::error: return got.syscall_reported && got.err == want.value;
+    case Outcome::Kind::exit_code: return !got.syscall_reported && got.exited && got.status == want.value;
+  }
+  return false;
+}
+
+// Everything one scenario set up, torn down in reverse order by the destructor.
+class ScenarioRun {
+ public:
+  ScenarioRun(const Scenario& sc, std::string cgroup_root) : sc_(sc), root_(std::move(cgroup_root)) {}
+  ~ScenarioRun() {
+    loaded_.clear();  // detach programs before removing cgroups
+    for (auto it = created_.rbegin(); it != created_.rend(); ++it) rmdir(it->c_str());
+  }
+
+  std::string cgroup_dir(const std::string& name) const {
+    if (name == "root") return root_;
+    for (const auto& c : sc_.cgroups)
+      if (c.name == name) return root_ + c.path;
+    throw runtime::RuntimeError("unknown cgroup " + name);
+  }
+
+  void create_cgroups() {
+    for (const auto& c : sc_.cgroups) {
+      fs::path rel = fs::path(c.path).relative_path();
+      fs::path dir = root_;
+      for (const auto& part : rel) {
+        dir /= part;
+        if (mkdir(dir.c_str(), 0755) == 0)
+          created_.push_back(dir.string());
+        else if (errno != EEXIST)
+          throw runtime::RuntimeError(runtime::describe_errno("mkdir " + dir.string(), errno), errno);
+      }
+    }
+  }
+
+  void setup(const Step& step) {
+    ActionResult r = run_action(root_, [&] {
+      std::vector<std::string> a = {"exec"};
+      a.insert(a.end(), step.args.begin(), step.args.end());
+      if (a[1].find('/') == std::string::npos) a[1] = "/bin/" + a[1];
+      return a;
+    }());
+    if (!(r.exited && r.status == 0 && !r.syscall_reported))
+      throw runtime::RuntimeError("setup at line " + std::to_string(step.line) + " failed (" +
+                                  r.text() + "): " + one_line(r.output));
+  }
+
+  // template NAME cgroup=X deny-inode=PATH mode=enforce|audit
+  void load_template(const Step& step) {
+    const templates::Template* t = templates::find(step.args[0]);
+    if (!t) throw runtime::RuntimeError("no embedded template named " + step.args[0]);
+    auto loaded = std::make_unique<Loaded>(Loaded{runtime::BpfObject::open_memory(t->name, t->elf), {}, {}, nullptr});
+    loaded->object.load();
+    krsie_config config{1, 0};
+    std::uint32_t rule_id = 0;
+    for (std::size_t i = 1; i < step.args.size(); ++i) {
+      const std::string& kv = step.args[i];
+      std::string key = kv.substr(0, kv.find('=')), value = kv.substr(kv.find('=') + 1);
+      if (key == "cgroup") {
+        std::uint64_t id = runtime::cgroup_id(cgroup_dir(value));
+        loaded->object.map("krsie_targets").update(id, krsie_target{0, 0});
+      } else if (key == "deny-inode") {
+        krsie_inode_key k = runtime::inode_key(value);
+        krsie_rule rule{rule_id++, KRSIE_DECISION_DENY, {0, 0, 0}, EPERM};
+        loaded->object.map("krsie_inode_rules").update(k, rule);
+        loaded->paths.push_back(value);
+      } else if (key == "mode") {
+        config.enforce = value == "enforce";
+      } else {
+        throw runtime::RuntimeError("unknown template option " + key);
+      }
+    }
+    std::uint32_t zero = 0;
+    loaded->object.map("krsie_config").update(zero, config);
+    loaded->events = std::make_unique<runtime::RingBufferReader>(
+        loaded->object.map("krsie_events"), [this, paths = loaded->paths](std::span<const std::byte> rec) {
+          if (rec.size() < sizeof(krsie_event)) return;
+          krsie_event ev;
+          std::memcpy(&ev, rec.data(), sizeof ev);
+          std::ostringstream line;
+          line << "hook=" << ev.hook << " decision=" << (ev.decision == KRSIE_DECISION_DENY ? "deny" : "audit")
+               << " rule=" << ev.rule_id << " pid=" << ev.tgid << " comm="
+               << std::string(ev.comm, strnlen(ev.comm, sizeof ev.comm)) << " cgroup=" << ev.cgroup_id
+               << " ino=" << ev.inode.ino;
+          if (ev.rule_id < paths.size()) line << " path=" << paths[ev.rule_id];
+          std::cout << "KRSIE-EVENT " << sc_.name << " " << line.str() << std::endl;
+        });
+    loaded->links = loaded->object.attach_all();
+    loaded_.push_back(std::move(loaded));
+  }
+
+  void drain_events() {
+    for (auto& l : loaded_) l->events->drain();
+  }
+
+ private:
+  struct Loaded {
+    runtime::BpfObject object;
+    std::vector<runtime::BpfLink> links;
+    std::vector<std::string> paths;
+    std::unique_ptr<runtime::RingBufferReader> events;
+  };
+  const Scenario& sc_;
+  std::string root_;
+  std::vector<std::string> created_;
+  std::vector<std::unique_ptr<Loaded>> loaded_;
+};
+
+void report(const Scenario& sc, const std::string& id, bool pass, const std::string& detail) {
+  std::cout << "KRSIE-RESULT " << sc.name << " " << id << " " << (pass ? "PASS" : "FAIL") << " "
+            << one_line(detail) << std::endl;
+}
+
+// Runs one scenario; returns the number of failed checks.
+int run_scenario(const Scenario& sc, const std::string& cgroup_root) {
+  std::cout << "KRSIE-SCENARIO " << sc.name << " BEGIN" << std::endl;
+  int failures = 0;
+  std::vector<std::string> pending = sc.expect_ids();
+  try {
+    ScenarioRun run(sc, cgroup_root);
+    run.create_cgroups();
+    for (const Step& step : sc.steps) {
+      switch (step.kind) {
+        case Step::Kind::setup: run.setup(step); break;
+        case Step::Kind::template_load: run.load_template(step); break;
+        case Step::Kind::expect: {
+          std::vector<std::string> action = step.args;
+          ActionResult r = run_action(run.cgroup_dir(step.cgroup), action);
+          bool pass = matches(step.outcome, r);
+          std::string detail = "in " + step.cgroup + ": " + one_line([&] {
+            std::string s;
+            for (const auto& a : action) s += (s.empty() ? "" : " ") + a;
+            return s;
+          }(), 120) + " -> " + r.text() + " (expected " + step.outcome.text() + ")";
+          if (!r.output.empty()) detail += "; output: " + one_line(r.output, 200);
+          report(sc, step.id, pass, detail);
+          failures += !pass;
+          pending.erase(std::find(pending.begin(), pending.end(), step.id));
+          run.drain_events();
+          break;
+        }
+      }
+    }
+    run.drain_events();
+  } catch (const std::exception& e) {
+    std::string why = std::string("scenario aborted: ") + e.what();
+    for (const auto& id : pending) report(sc, id, false, why), ++failures;
+  }
+  std::cout << "KRSIE-SCENARIO " << sc.name << " END failures=" << failures << std::endl;
+  return failures;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: krsie-e2e SCENARIO_DIR\n";
+    return 2;
+  }
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::recursive_directory_iterator(argv[1]))
+    if (entry.is_regular_file() && entry.path().extension() == ".scn") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+
+  auto root = runtime::cgroup2_mount_point();
+  if (!root) {
+    std::cerr << "krsie-e2e: cgroup2 is not mounted\n";
+    return 1;
+  }
+  int failures = 0;
+  for (const fs::path& f : files) {
+    std::ifstream in(f);
+    std::stringstream text;
+    text << in.rdbuf();
+    Scenario sc;
+    try {
+      sc = parse_scenario(f.filename().string(), text.str());
+    } catch (const std::exception& e) {
+      std::cout << "KRSIE-ERROR " << one_line(e.what()) << std::endl;
+      ++failures;
+      continue;
+    }
+    failures += run_scenario(sc, *root);
+  }
+  std::cout << "KRSIE-SUMMARY scenarios=" << files.size() << " failed-checks=" << failures << std::endl;
+  return failures == 0 ? 0 : 1;
+}

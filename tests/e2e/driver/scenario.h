@@ -1,0 +1,66 @@
+#pragma once
+// The end-to-end scenario format (docs/testing.md describes it for scenario authors).
+//
+// A scenario is one `.scn` file: line-oriented directives, `#` comments, shell-like quoting.
+//
+//   scenario NAME                          unique name; checks are reported as NAME/ID
+//   cgroup NAME PATH                       a cgroup v2 created for the scenario (PATH is relative
+//                                          to the cgroup2 root); the name `root` is predefined
+//   setup ARG...                           a command run as root in the root cgroup; must exit 0
+//   template NAME KEY=VALUE...             load + attach an embedded BPF template through the
+//                                          runtime library (cgroup=, deny-inode=, mode=)
+//   expect ID in CGROUP OUTCOME ACTION ARG...
+//                                          run ACTION in a fresh process inside CGROUP and compare
+//                                          with OUTCOME: ok | <errno name, e.g. EPERM> | exit=N
+//
+// Actions: open-read PATH, open-write PATH, exec PATH [ARG...], sh SCRIPT.
+
+#include <string>
+#include <vector>
+
+namespace krsie::e2e {
+
+struct Outcome {
+  enum class Kind { ok, error, exit_code };
+  Kind kind = Kind::ok;
+  int value = 0;  // errno for error, status for exit_code
+  std::string text() const;
+};
+
+struct Step {
+  enum class Kind { setup, template_load, expect };
+  Kind kind = Kind::setup;
+  int line = 0;
+  // setup: argv; template_load: template name then KEY=VALUE items; expect: action argv.
+  std::vector<std::string> args;
+  // expect only:
+  std::string id;
+  std::string cgroup;
+  Outcome outcome;
+};
+
+struct CgroupDecl {
+  std::string name;
+  std::string path;  // relative to the cgroup2 root, starts with '/'
+};
+
+struct Scenario {
+  std::string name;
+  std::string file;
+  std::vector<CgroupDecl> cgroups;
+  std::vector<Step> steps;
+  std::vector<std::string> expect_ids() const;
+};
+
+// Splits a line into words: blanks separate, '...' is literal, "..." allows \" and \\,
+// an unquoted # starts a comment. Throws std::runtime_error on an unterminated quote.
+std::vector<std::string> split_words(const std::string& line);
+
+// errno name <-> number for the names scenarios use ("EPERM" -> 1); -1 / "" when unknown.
+int errno_from_name(const std::string& name);
+std::string errno_name(int err);
+
+// Parses a scenario; throws std::runtime_error("file:line: message") on any error.
+Scenario parse_scenario(const std::string& file, const std::string& text);
+
+}  // namespace krsie::e2e
