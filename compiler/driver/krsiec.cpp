@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "backend/llvm_info.h"
+#include "ast/dump.h"
 #include "parse/parser.h"
 #include "support/diagnostics.h"
 #include "support/source.h"
@@ -63,7 +64,8 @@ int main(int argc, char** argv) {
   krsie::DiagnosticEngine diags;
   diags.set_warnings_as_errors(werror);
 
-  krsie::parse::check_syntax(file, diags);
+  krsie::ast::AstContext ast_context;
+  krsie::ast::Module* module = krsie::parse::parse_module(file, ast_context, diags);
   diags.render(std::cerr, isatty(STDERR_FILENO));
   if (diags.has_errors()) {
     std::cerr << diags.error_count() << (diags.error_count() == 1 ? " error" : " errors")
@@ -71,6 +73,10 @@ int main(int argc, char** argv) {
     return k_exit_errors;
   }
   if (check_only) return 0;
+  if (emit == "ast") {
+    krsie::ast::dump(*module, std::cout);
+    return 0;
+  }
 
   std::cerr << "krsiec: error: "
             << (emit.empty() ? std::string("writing policy objects")

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "KrsBaseVisitor.h"
 #include "KrsLexer.h"
 #include "KrsParser.h"
 
@@ -11,35 +12,8 @@ namespace krsie::parse {
 
 namespace {
 
-// Turns ANTLR's syntax errors into KRSIE diagnostics with a source range.
-class DiagnosticListener final : public antlr4::BaseErrorListener {
- public:
-  DiagnosticListener(const SourceFile& file, DiagnosticEngine& diags) : file_(file), diags_(diags) {}
-
-  void syntaxError(antlr4::Recognizer*, antlr4::Token* offending, size_t line, size_t column,
-                   const std::string& message, std::exception_ptr) override {
-    SourceRange range{&file_, 0, 0};
-    if (offending && offending->getStartIndex() != k_no_index) {
-      range.begin = static_cast<std::uint32_t>(offending->getStartIndex());
-      range.end = static_cast<std::uint32_t>(offending->getStopIndex() + 1);
-    } else {
-      range.begin = offset_of(line, column);
-      range.end = range.begin + 1;
-    }
-    diags_.error(range, message);
-  }
-
- private:
-  std::uint32_t offset_of(size_t line, size_t column) const {
-    std::uint32_t offset = 0;
-    for (size_t l = 1; l < line && offset < file_.text().size(); ++offset)
-      if (file_.text()[offset] == '\n') ++l;
-    return offset + static_cast<std::uint32_t>(column);
-  }
-  static constexpr size_t k_no_index = static_cast<size_t>(-1);
-  const SourceFile& file_;
-  DiagnosticEngine& diags_;
-};
+using grammar::KrsLexer;
+using grammar::KrsParser;
 
 // Offset of the first byte that is not part of valid UTF-8 (overlongs, surrogates and code
 // points past U+10FFFF are invalid too), or npos.
@@ -49,7 +23,10 @@ std::size_t first_invalid_utf8(const std::string& s) {
     unsigned char c = s[i];
     std::size_t len;
     std::uint32_t cp;
-    if (c < 0x80) { ++i; continue; }
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
     if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f;
     else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f;
     else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07;
@@ -67,32 +44,546 @@ std::size_t first_invalid_utf8(const std::string& s) {
   return std::string::npos;
 }
 
+// ANTLR indexes characters by code point; diagnostics and the AST use byte offsets.
+class OffsetMap {
+ public:
+  explicit OffsetMap(const std::string& text) {
+    bool ascii = true;
+    for (unsigned char c : text) ascii = ascii && c < 0x80;
+    if (ascii) return;
+    for (std::uint32_t i = 0; i < text.size(); ++i)
+      if ((static_cast<unsigned char>(text[i]) & 0xc0) != 0x80) starts_.push_back(i);
+    starts_.push_back(static_cast<std::uint32_t>(text.size()));
+  }
+  std::uint32_t byte(size_t code_point) const {
+    if (starts_.empty()) return static_cast<std::uint32_t>(code_point);
+    return starts_[std::min(code_point, starts_.size() - 1)];
+  }
+
+ private:
+  std::vector<std::uint32_t> starts_;
+};
+
+// Describes the tokens the parser could have accepted, in words: soft keywords collapse into
+// "a name", token types get a description, and long sets are not listed at all.
+std::string describe_expected(antlr4::Parser* parser) {
+  antlr4::misc::IntervalSet expected;
+  try {
+    expected = parser->getExpectedTokens();
+  } catch (...) {
+    return {};
+  }
+  const antlr4::dfa::Vocabulary& vocab = parser->getVocabulary();
+  std::vector<std::string> words;
+  bool name = false;
+  for (ssize_t t : expected.toList()) {
+    if (t < 0) {
+      words.push_back("end of file");
+      continue;
+    }
+    if (t == KrsLexer::IDENT) {
+      name = true;
+      continue;
+    }
+    if (t == KrsLexer::STRING) {
+      words.push_back("a string");
+      continue;
+    }
+    if (t == KrsLexer::INT) {
+      words.push_back("a number");
+      continue;
+    }
+    if (t == KrsLexer::IPV4) {
+      words.push_back("an IPv4 address");
+      continue;
+    }
+    words.push_back(vocab.getDisplayName(t));
+  }
+  if (name) {
+    // Every keyword is also a valid name here: list only what is not a keyword.
+    std::vector<std::string> kept = {"a name"};
+    for (auto& w : words)
+      if (w.size() < 2 || w.front() != '\'' || !std::isalpha((unsigned char)w[1])) kept.push_back(w);
+    words = std::move(kept);
+  }
+  if (words.empty() || words.size() > 6) return {};
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + words[i];
+  return out;
+}
+
+class DiagnosticListener final : public antlr4::BaseErrorListener {
+ public:
+  DiagnosticListener(const SourceFile& file, const OffsetMap& offsets, DiagnosticEngine& diags)
+      : file_(file), offsets_(offsets), diags_(diags) {}
+
+  void syntaxError(antlr4::Recognizer* recognizer, antlr4::Token* offending, size_t, size_t,
+                   const std::string&, std::exception_ptr) override {
+    SourceRange range{&file_, 0, 0};
+    std::string shown = "end of file";
+    if (offending && offending->getType() != antlr4::Token::EOF) {
+      range.begin = offsets_.byte(offending->getStartIndex());
+      range.end = offsets_.byte(offending->getStopIndex() + 1);
+      shown = "'" + offending->getText() + "'";
+    } else {
+      range.begin = range.end = static_cast<std::uint32_t>(file_.text().size());
+    }
+    if (offending && offending->getType() == KrsLexer::UNTERMINATED_STRING) {
+      diags_.error(range, "unterminated string");
+      return;
+    }
+    if (offending && offending->getType() == KrsLexer::ERROR_CHAR) {
+      diags_.error(range, "unexpected character " + shown);
+      return;
+    }
+    auto* parser = dynamic_cast<antlr4::Parser*>(recognizer);
+    std::string expected = describe_expected(parser);
+    // A missing ';' at the end of a line: point just after the previous token, like clang.
+    if (parser && expected.rfind("';'", 0) == 0 && offending) {
+      antlr4::Token* prev = parser->getTokenStream()->LT(-1);
+      if (prev && prev->getLine() < offending->getLine()) {
+        std::uint32_t end = offsets_.byte(prev->getStopIndex() + 1);
+        diags_.error({&file_, end, end}, "expected ';' after '" + prev->getText() + "'");
+        return;
+      }
+    }
+    if (expected.empty())
+      diags_.error(range, "unexpected " + shown);
+    else
+      diags_.error(range, "expected " + expected + ", found " + shown);
+  }
+
+ private:
+  const SourceFile& file_;
+  const OffsetMap& offsets_;
+  DiagnosticEngine& diags_;
+};
+
+std::string unescape(const std::string& quoted) {
+  std::string out;
+  for (std::size_t i = 1; i + 1 < quoted.size(); ++i) {
+    char c = quoted[i];
+    if (c == '\\' && i + 2 < quoted.size()) {
+      char n = quoted[++i];
+      out += n == 'n' ? '\n' : n == 't' ? '\t' : n;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// The transformer: parse tree -> AST. Each build_* handles one grammar rule.
+class AstBuilder {
+ public:
+  AstBuilder(const SourceFile& file, const OffsetMap& offsets, ast::AstContext& ctx, DiagnosticEngine& diags)
+      : file_(file), offsets_(offsets), ctx_(ctx), diags_(diags) {}
+
+  ast::Module* build(KrsParser::FileContext* tree) {
+    auto* module = ctx_.make<ModuleNode>(range(tree));
+    module->module.file = &file_;
+    for (auto* item : tree->topItem()) {
+      if (auto* i = item->importDecl()) {
+        if (!i->STRING()) continue;
+        module->module.imports.push_back(ctx_.make<ast::Import>(range(i), unescape(i->STRING()->getText())));
+      } else if (auto* l = item->letDecl()) {
+        if (!l->ident() || !l->value()) continue;
+        module->module.lets.push_back(ctx_.make<ast::Let>(range(l), name(l->ident()), value(l->value())));
+      } else if (auto* r = item->rulesetDecl()) {
+        if (!r->ident()) continue;
+        auto* rs = ctx_.make<ast::Ruleset>(range(r), name(r->ident()));
+        for (auto* ri : r->ruleItem()) push_item(rs->items, ri);
+        module->module.rulesets.push_back(rs);
+      } else if (auto* p = item->policyDecl()) {
+        if (auto* pol = policy(p)) module->module.policies.push_back(pol);
+      }
+    }
+    return &module->module;
+  }
+
+ private:
+  // The module itself lives in the arena too, wrapped in a node.
+  struct ModuleNode : ast::Node {
+    using ast::Node::Node;
+    ast::Module module;
+  };
+
+  SourceRange range(antlr4::ParserRuleContext* c) const {
+    SourceRange r{&file_, 0, 0};
+    if (c->getStart()) r.begin = offsets_.byte(c->getStart()->getStartIndex());
+    if (c->getStop() && c->getStop()->getType() != antlr4::Token::EOF &&
+        c->getStop()->getStopIndex() + 1 >= c->getStart()->getStartIndex())
+      r.end = offsets_.byte(c->getStop()->getStopIndex() + 1);
+    else
+      r.end = r.begin;
+    return r;
+  }
+  SourceRange range(antlr4::Token* t) const {
+    return {&file_, offsets_.byte(t->getStartIndex()), offsets_.byte(t->getStopIndex() + 1)};
+  }
+  ast::Name name(KrsParser::IdentContext* c) const { return {c->getText(), range(c)}; }
+
+  ast::Policy* policy(KrsParser::PolicyDeclContext* p) {
+    if (!p->ident()) return nullptr;
+    auto* pol = ctx_.make<ast::Policy>(range(p), name(p->ident()));
+    for (auto* item : p->policyItem()) {
+      if (auto* t = item->targetDecl()) {
+        if (auto* tc = dynamic_cast<KrsParser::CgroupTargetContext*>(t)) {
+          if (!tc->value()) continue;
+          auto* target = ctx_.make<ast::Target>(range(t), ast::Target::Kind::cgroup);
+          target->cgroup_path = value(tc->value());
+          pol->targets.push_back(target);
+        } else if (auto* tp = dynamic_cast<KrsParser::PodTargetContext*>(t)) {
+          auto* target = ctx_.make<ast::Target>(range(t), ast::Target::Kind::pod);
+          for (auto* part : tp->selectorPart()) {
+            if (auto* ns = dynamic_cast<KrsParser::NamespaceSelectorContext*>(part)) {
+              if (ns->value()) target->pod_namespace = value(ns->value());
+            } else if (auto* ct = dynamic_cast<KrsParser::ContainerSelectorContext*>(part)) {
+              if (ct->value()) target->container = value(ct->value());
+            } else if (auto* lb = dynamic_cast<KrsParser::LabelsSelectorContext*>(part)) {
+              for (auto* pair : lb->labelPair()) {
+                if (!pair->key || !pair->val) continue;
+                std::string key = pair->key->STRING() ? unescape(pair->key->getText()) : pair->key->getText();
+                target->labels.push_back({ast::Name{key, range(pair->key)}, unescape(pair->val->getText())});
+              }
+            }
+          }
+          pol->targets.push_back(target);
+        }
+      } else if (auto* m = item->modeDecl()) {
+        if (m->ident()) pol->modes.push_back(name(m->ident()));
+      } else if (auto* d = item->defaultDecl()) {
+        if (d->ident().size() == 2)
+          pol->defaults.push_back(ctx_.make<ast::DefaultDecl>(range(d), name(d->ident(0)), name(d->ident(1))));
+      } else if (auto* ri = item->ruleItem()) {
+        push_item(pol->items, ri);
+      }
+    }
+    return pol;
+  }
+
+  void push_item(std::vector<ast::RuleItem*>& out, KrsParser::RuleItemContext* c) {
+    if (auto* r = c->ruleStmt()) {
+      if (auto* rule = this->rule(r)) out.push_back(rule);
+    } else if (auto* f = c->fromBlock()) {
+      auto* block = ctx_.make<ast::FromBlock>(range(f));
+      if (f->valueList()) block->subjects = values(f->valueList());
+      for (auto* ri : f->ruleItem()) push_item(block->items, ri);
+      out.push_back(block);
+    } else if (auto* u = c->useDecl()) {
+      if (u->ident()) out.push_back(ctx_.make<ast::UseDecl>(range(u), name(u->ident())));
+    }
+  }
+
+  static ast::Action action(KrsParser::ActionContext* a) {
+    if (a->ALLOW()) return ast::Action::allow;
+    if (a->AUDIT()) return ast::Action::audit;
+    if (a->KILL()) return ast::Action::kill;
+    return ast::Action::deny;
+  }
+
+  void options(ast::Rule* rule, const std::vector<KrsParser::RuleOptionContext*>& opts) {
+    for (auto* o : opts) {
+      if (auto* e = dynamic_cast<KrsParser::ErrnoOptionContext*>(o)) {
+        if (e->ident()) rule->options.errno_name = name(e->ident());
+      } else if (auto* m = dynamic_cast<KrsParser::MessageOptionContext*>(o)) {
+        if (m->STRING()) rule->options.message = unescape(m->STRING()->getText());
+      } else if (auto* t = dynamic_cast<KrsParser::TagOptionContext*>(o)) {
+        if (t->STRING()) rule->options.tag = unescape(t->STRING()->getText());
+      } else if (auto* w = dynamic_cast<KrsParser::OwnerOptionContext*>(o)) {
+        rule->options.owner = w->NOT() ? ast::RuleOptions::Owner::not_owner : ast::RuleOptions::Owner::owner;
+        rule->options.owner_range = range(w);
+      }
+    }
+  }
+
+  ast::Rule* rule(KrsParser::RuleStmtContext* r) {
+    if (auto* d = dynamic_cast<KrsParser::DomainRuleStmtContext*>(r)) {
+      if (!d->body || !d->action()) return nullptr;
+      ast::Rule* rule = domain_rule(d->body, range(r));
+      if (!rule) return nullptr;
+      rule->action = action(d->action());
+      rule->action_range = range(d->action());
+      options(rule, d->ruleOption());
+      return rule;
+    }
+    if (auto* h = dynamic_cast<KrsParser::HookRuleStmtContext*>(r)) {
+      if (!h->hook || !h->action()) return nullptr;
+      auto* rule = ctx_.make<ast::HookRule>(range(r));
+      rule->hook = name(h->hook);
+      if (h->condition()) rule->condition = condition(h->condition());
+      rule->action = action(h->action());
+      rule->action_range = range(h->action());
+      options(rule, h->ruleOption());
+      return rule;
+    }
+    if (auto* ro = dynamic_cast<KrsParser::ReadonlyStmtContext*>(r)) {
+      auto* rule = ctx_.make<ast::ShorthandRule>(range(r), ast::Rule::Kind::readonly);
+      if (ro->valueList()) rule->paths = values(ro->valueList());
+      rule->action_range = range(ro->READONLY()->getSymbol());
+      options(rule, ro->ruleOption());
+      return rule;
+    }
+    if (auto* oo = dynamic_cast<KrsParser::OwnerOnlyStmtContext*>(r)) {
+      auto* rule = ctx_.make<ast::ShorthandRule>(range(r), ast::Rule::Kind::owner_only);
+      if (oo->valueList()) rule->paths = values(oo->valueList());
+      rule->action_range = range(oo->OWNER_ONLY()->getSymbol());
+      options(rule, oo->ruleOption());
+      return rule;
+    }
+    return nullptr;
+  }
+
+  std::vector<ast::Name> names(KrsParser::NameListContext* c) {
+    std::vector<ast::Name> out;
+    if (c)
+      for (auto* i : c->ident()) out.push_back(name(i));
+    return out;
+  }
+  std::vector<ast::Value*> values(KrsParser::ValueListContext* c) {
+    std::vector<ast::Value*> out;
+    if (c)
+      for (auto* v : c->value())
+        if (auto* built = value(v)) out.push_back(built);
+    return out;
+  }
+
+  ast::Rule* domain_rule(KrsParser::DomainRuleContext* d, SourceRange r) {
+    if (auto* f = dynamic_cast<KrsParser::FileRuleContext*>(d)) {
+      auto* rule = ctx_.make<ast::FileRule>(r);
+      rule->ops = names(f->nameList());
+      rule->paths = values(f->valueList());
+      return rule;
+    }
+    if (auto* e = dynamic_cast<KrsParser::ExecRuleContext*>(d)) {
+      auto* rule = ctx_.make<ast::ExecRule>(r);
+      rule->paths = values(e->valueList());
+      return rule;
+    }
+    if (auto* n = dynamic_cast<KrsParser::NetworkRuleContext*>(d)) {
+      auto* rule = ctx_.make<ast::NetworkRule>(r);
+      rule->ops = names(n->nameList());
+      for (auto* clause : n->netClause()) {
+        if (!clause->kw) continue;
+        ast::NetworkClause nc{};
+        switch (clause->kw->getType()) {
+          case KrsLexer::TO:
+          case KrsLexer::ADDR: nc.kind = ast::NetworkClause::Kind::addr; break;
+          case KrsLexer::PORT: nc.kind = ast::NetworkClause::Kind::port; break;
+          case KrsLexer::FAMILY: nc.kind = ast::NetworkClause::Kind::family; break;
+          case KrsLexer::TYPE: nc.kind = ast::NetworkClause::Kind::type; break;
+          default: nc.kind = ast::NetworkClause::Kind::protocol; break;
+        }
+        nc.keyword = range(clause->kw);
+        nc.values = values(clause->valueList());
+        rule->clauses.push_back(std::move(nc));
+      }
+      return rule;
+    }
+    if (auto* c = dynamic_cast<KrsParser::CapabilityRuleContext*>(d)) {
+      auto* rule = ctx_.make<ast::CapabilityRule>(r);
+      rule->caps = values(c->valueList());
+      return rule;
+    }
+    if (auto* i = dynamic_cast<KrsParser::IdentityRuleContext*>(d)) {
+      auto* rule = ctx_.make<ast::IdentityRule>(r, i->kind && i->kind->getType() == KrsLexer::SETGID);
+      rule->ids = values(i->valueList());
+      return rule;
+    }
+    if (auto* p = dynamic_cast<KrsParser::PtraceRuleContext*>(d)) {
+      auto* rule = ctx_.make<ast::PtraceRule>(r);
+      rule->modes = names(p->nameList());
+      return rule;
+    }
+    if (auto* m = dynamic_cast<KrsParser::MountRuleContext*>(d)) {
+      auto* rule = ctx_.make<ast::MountRule>(r);
+      rule->fstypes = values(m->valueList());
+      return rule;
+    }
+    if (dynamic_cast<KrsParser::ModuleRuleContext*>(d)) return ctx_.make<ast::ModuleRule>(r);
+    if (auto* b = dynamic_cast<KrsParser::BpfRuleContext*>(d)) {
+      auto* rule = ctx_.make<ast::BpfRule>(r);
+      rule->commands = values(b->valueList());
+      return rule;
+    }
+    if (auto* s = dynamic_cast<KrsParser::SignalRuleContext*>(d)) {
+      auto* rule = ctx_.make<ast::SignalRule>(r);
+      rule->signals = values(s->valueList());
+      if (s->scope) rule->scope = name(s->scope);
+      return rule;
+    }
+    return nullptr;
+  }
+
+  ast::Condition* condition(KrsParser::ConditionContext* c) {
+    if (!c) return nullptr;
+    SourceRange r = range(c);
+    if (auto* p = dynamic_cast<KrsParser::ParenCondContext*>(c)) return condition(p->condition());
+    if (auto* n = dynamic_cast<KrsParser::NotCondContext*>(c)) {
+      auto* inner = condition(n->condition());
+      return inner ? ctx_.make<ast::NotCondition>(r, inner) : nullptr;
+    }
+    if (auto* a = dynamic_cast<KrsParser::AndCondContext*>(c)) {
+      auto* l = condition(a->condition(0));
+      auto* rr = condition(a->condition(1));
+      return l && rr ? ctx_.make<ast::LogicalCondition>(r, ast::Condition::Kind::logical_and, l, rr) : nullptr;
+    }
+    if (auto* o = dynamic_cast<KrsParser::OrCondContext*>(c)) {
+      auto* l = condition(o->condition(0));
+      auto* rr = condition(o->condition(1));
+      return l && rr ? ctx_.make<ast::LogicalCondition>(r, ast::Condition::Kind::logical_or, l, rr) : nullptr;
+    }
+    if (auto* cmp = dynamic_cast<KrsParser::CompareCondContext*>(c)) {
+      if (!cmp->lhs || !cmp->rhs || !cmp->op) return nullptr;
+      static const std::pair<const char*, ast::CompareOp> ops[] = {
+          {"==", ast::CompareOp::eq}, {"!=", ast::CompareOp::ne}, {"<", ast::CompareOp::lt},
+          {"<=", ast::CompareOp::le}, {">", ast::CompareOp::gt}, {">=", ast::CompareOp::ge}};
+      ast::CompareOp op = ast::CompareOp::eq;
+      for (auto [text, o] : ops)
+        if (cmp->op->getText() == text) op = o;
+      return ctx_.make<ast::CompareCondition>(r, op, operand(cmp->lhs), operand(cmp->rhs));
+    }
+    if (auto* in = dynamic_cast<KrsParser::InCondContext*>(c)) {
+      if (!in->lhs || !in->rhs) return nullptr;
+      return ctx_.make<ast::InCondition>(r, operand(in->lhs), value(in->rhs), in->NOT() != nullptr);
+    }
+    if (auto* h = dynamic_cast<KrsParser::HasCondContext*>(c)) {
+      if (!h->lhs || !h->rhs) return nullptr;
+      return ctx_.make<ast::HasCondition>(r, operand(h->lhs), operand(h->rhs));
+    }
+    if (auto* b = dynamic_cast<KrsParser::BoolCondContext*>(c)) {
+      if (!b->ident()) return nullptr;
+      return ctx_.make<ast::BoolFieldCondition>(r, name(b->ident()));
+    }
+    return nullptr;
+  }
+
+  ast::Value* operand(KrsParser::OperandContext* o) {
+    if (o->ident()) return ctx_.make<ast::NameValue>(range(o), o->ident()->getText());
+    return o->literal() ? literal(o->literal()) : nullptr;
+  }
+
+  ast::Value* value(KrsParser::ValueContext* v) {
+    if (!v) return nullptr;
+    SourceRange r = range(v);
+    if (auto* rv = dynamic_cast<KrsParser::RangeValueContext*>(v)) {
+      if (!rv->lo || !rv->hi) return nullptr;
+      auto* lo = literal(rv->lo);
+      auto* hi = literal(rv->hi);
+      return lo && hi ? ctx_.make<ast::RangeValue>(r, lo, hi) : nullptr;
+    }
+    if (auto* lv = dynamic_cast<KrsParser::LiteralValueContext*>(v)) return literal(lv->literal());
+    if (auto* nv = dynamic_cast<KrsParser::NameValueContext*>(v))
+      return nv->ident() ? ctx_.make<ast::NameValue>(r, nv->ident()->getText()) : nullptr;
+    if (auto* list = dynamic_cast<KrsParser::ListValueContext*>(v)) {
+      std::vector<ast::Value*> items;
+      for (auto* item : list->value())
+        if (auto* built = value(item)) items.push_back(built);
+      return ctx_.make<ast::ListValue>(r, std::move(items));
+    }
+    return nullptr;
+  }
+
+  ast::Value* literal(KrsParser::LiteralContext* l) {
+    if (!l) return nullptr;
+    SourceRange r = range(l);
+    if (l->STRING()) return ctx_.make<ast::StringValue>(r, unescape(l->getText()));
+    if (l->IPV4()) return ctx_.make<ast::Ipv4Value>(r, l->getText());
+    if (l->TRUE()) return ctx_.make<ast::BoolValue>(r, true);
+    if (l->FALSE()) return ctx_.make<ast::BoolValue>(r, false);
+    return integer(l->getText(), r);
+  }
+
+  ast::Value* integer(const std::string& text, SourceRange r) {
+    std::string digits;
+    int base = 10;
+    std::size_t start = 0;
+    if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'o' || text[1] == 'b')) {
+      base = text[1] == 'x' ? 16 : text[1] == 'o' ? 8 : 2;
+      start = 2;
+    }
+    for (std::size_t i = start; i < text.size(); ++i)
+      if (text[i] != '_') digits += text[i];
+    unsigned long long v = 0;
+    bool overflow = digits.empty();
+    for (char ch : digits) {
+      unsigned d = std::isdigit((unsigned char)ch) ? ch - '0' : (std::tolower(ch) - 'a' + 10);
+      if (v > (~0ull - d) / base) overflow = true;
+      v = v * base + d;
+    }
+    if (overflow) diags_.error(r, "integer literal " + text + " does not fit in 64 bits");
+    return ctx_.make<ast::IntegerValue>(r, v, text);
+  }
+
+  const SourceFile& file_;
+  const OffsetMap& offsets_;
+  ast::AstContext& ctx_;
+  DiagnosticEngine& diags_;
+};
+
+// Refuses input nested deeper than the parser's recursion can safely take.
+bool check_nesting(antlr4::CommonTokenStream& tokens, const SourceFile& file, const OffsetMap& offsets,
+                   DiagnosticEngine& diags, unsigned limit) {
+  tokens.fill();
+  unsigned depth = 0;
+  for (antlr4::Token* t : tokens.getTokens()) {
+    std::string text = t->getText();
+    if (text == "(" || text == "[" || text == "{") {
+      if (++depth > limit) {
+        diags.error({&file, offsets.byte(t->getStartIndex()), offsets.byte(t->getStopIndex() + 1)},
+                    "nesting deeper than " + std::to_string(limit) + " levels");
+        return false;
+      }
+    } else if ((text == ")" || text == "]" || text == "}") && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
-SyntaxSummary check_syntax(const SourceFile& file, DiagnosticEngine& diags) {
+ast::Module* parse_module(const SourceFile& file, ast::AstContext& ctx, DiagnosticEngine& diags,
+                          const ParseOptions& options) {
+  auto empty = [&] {
+    struct Holder : ast::Node {
+      using ast::Node::Node;
+      ast::Module module;
+    };
+    auto* h = ctx.make<Holder>(SourceRange{&file, 0, 0});
+    h->module.file = &file;
+    return &h->module;
+  };
   if (std::size_t bad = first_invalid_utf8(file.text()); bad != std::string::npos) {
     char byte[8];
     std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(file.text()[bad]));
     diags.error({&file, static_cast<std::uint32_t>(bad), static_cast<std::uint32_t>(bad + 1)},
                 std::string("invalid UTF-8 (byte ") + byte + "): policy files must be UTF-8 text");
-    return {};
+    return empty();
   }
+  if (file.text().find('\0') != std::string::npos) {
+    auto at = static_cast<std::uint32_t>(file.text().find('\0'));
+    diags.error({&file, at, at + 1}, "NUL byte in policy source: policy files must be text");
+    return empty();
+  }
+
+  OffsetMap offsets(file.text());
   antlr4::ANTLRInputStream input(file.text());
-  grammar::KrsLexer lexer(&input);
+  KrsLexer lexer(&input);
   antlr4::CommonTokenStream tokens(&lexer);
-  grammar::KrsParser parser(&tokens);
-  DiagnosticListener listener(file, diags);
   lexer.removeErrorListeners();
+  if (!check_nesting(tokens, file, offsets, diags, options.max_nesting)) return empty();
+
+  KrsParser parser(&tokens);
+  DiagnosticListener listener(file, offsets, diags);
   parser.removeErrorListeners();
   parser.addErrorListener(&listener);
-
-  grammar::KrsParser::FileContext* tree = parser.file();
-  SyntaxSummary summary;
-  for (grammar::KrsParser::ItemContext* item : tree->item()) {
-    if (item->policyDecl()) ++summary.policies;
-    if (item->importDecl()) ++summary.imports;
-  }
-  return summary;
+  std::size_t errors_before = diags.error_count();
+  KrsParser::FileContext* tree = parser.file();
+  if (diags.error_count() != errors_before) return empty();  // no AST from a broken tree: errors are reported
+  AstBuilder builder(file, offsets, ctx, diags);
+  return builder.build(tree);
 }
 
 }  // namespace krsie::parse

@@ -1,18 +1,22 @@
 #pragma once
-// The parser stage: source text -> syntax check (and, from the front-end issue on, the AST).
-// ANTLR types never appear in this header: the parse tree does not leave parser.cpp.
+// The parser stage: source text -> AST module. ANTLR types never appear in this header: the parse
+// tree does not leave parser.cpp, where a transformer builds KRSIE's own AST from it.
 
+#include "ast/ast.h"
 #include "support/diagnostics.h"
 #include "support/source.h"
 
 namespace krsie::parse {
 
-struct SyntaxSummary {
-  std::size_t policies = 0;
-  std::size_t imports = 0;
+struct ParseOptions {
+  // Brackets/braces/parentheses nested deeper than this are refused before parsing, so that
+  // hostile input cannot exhaust the stack of the recursive-descent parser or of later passes.
+  unsigned max_nesting = 256;
 };
 
-// Parses `file`, reporting every syntax error into `diags`. Returns what was found.
-SyntaxSummary check_syntax(const SourceFile& file, DiagnosticEngine& diags);
+// Parses `file` into a module owned by `ctx`, reporting every syntax error into `diags`.
+// Always returns a module; after errors it holds what could be recovered.
+ast::Module* parse_module(const SourceFile& file, ast::AstContext& ctx, DiagnosticEngine& diags,
+                          const ParseOptions& options = {});
 
 }  // namespace krsie::parse
