@@ -4,18 +4,18 @@
 // 4 not implemented yet.
 
 #include <CLI/CLI.hpp>
-
-#include <fstream>
-#include <iostream>
-#include <sstream>
 #include <unistd.h>
 
-#include "backend/llvm_info.h"
+#include <cstdlib>
+#include <iostream>
+
 #include "ast/dump.h"
-#include "parse/parser.h"
-#include "support/diagnostics.h"
-#include "support/source.h"
+#include "backend/llvm_info.h"
 #include "krsie/version.h"
+#include "pir/print.h"
+#include "sema/loader.h"
+#include "sema/sema.h"
+#include "support/diagnostics.h"
 
 namespace {
 
@@ -24,6 +24,11 @@ constexpr int k_exit_not_implemented = 4;
 
 std::string version_text() {
   return std::string("krsiec ") + krsie::k_version + "\n" + krsie::backend::llvm_description();
+}
+
+std::string default_stdlib() {
+  if (const char* env = std::getenv("KRSIE_STDLIB")) return env;
+  return KRSIE_STDLIB_DIR;
 }
 
 }  // namespace
@@ -37,14 +42,20 @@ int main(int argc, char** argv) {
   std::string input;
   std::string output;
   std::string emit;
+  std::string stdlib = default_stdlib();
   bool check_only = false;
   bool werror = false;
+  bool locations = false;
+  unsigned error_limit = 50;
   app.add_option("input", input, "policy source (.krs)")->required();
   app.add_option("-o,--output", output, "output BPF object (policy.o)");
   app.add_flag("--check", check_only, "check the policy and report diagnostics; write nothing");
   app.add_option("--emit", emit, "dump a stage instead of writing an object")
       ->check(CLI::IsMember({"ast", "pir", "maps", "llvm", "asm", "obj"}));
+  app.add_flag("--locations", locations, "with --emit=pir: print the rule table with source locations");
   app.add_flag("--Werror,-W", werror, "treat warnings as errors");
+  app.add_option("--stdlib", stdlib, "directory of the standard library (std/... imports)")->capture_default_str();
+  app.add_option("--error-limit", error_limit, "stop after this many errors (0: no limit)")->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -53,34 +64,38 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
-  std::ifstream in(input, std::ios::binary);
-  if (!in) {
-    std::cerr << "krsiec: error: cannot open " << input << "\n";
-    return k_exit_errors;
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  krsie::SourceFile file(input, buffer.str());
   krsie::DiagnosticEngine diags;
   diags.set_warnings_as_errors(werror);
-
+  diags.set_error_limit(error_limit);
   krsie::ast::AstContext ast_context;
-  krsie::ast::Module* module = krsie::parse::parse_module(file, ast_context, diags);
-  diags.render(std::cerr, isatty(STDERR_FILENO));
-  if (diags.has_errors()) {
-    std::cerr << diags.error_count() << (diags.error_count() == 1 ? " error" : " errors")
-              << " generated.\n";
+  krsie::sema::LoaderOptions loader_options;
+  loader_options.stdlib_dir = stdlib;
+  bool color = isatty(STDERR_FILENO);
+
+  auto fail = [&] {
+    diags.render(std::cerr, color);
+    std::cerr << diags.error_count() << (diags.error_count() == 1 ? " error" : " errors") << " generated.\n";
     return k_exit_errors;
-  }
-  if (check_only) return 0;
+  };
+
+  krsie::sema::Program program = krsie::sema::load_program(input, ast_context, diags, loader_options);
+  if (diags.has_errors()) return fail();
   if (emit == "ast") {
-    krsie::ast::dump(*module, std::cout);
+    diags.render(std::cerr, color);
+    for (const krsie::ast::Module* m : program.modules) krsie::ast::dump(*m, std::cout);
+    return 0;
+  }
+  krsie::pir::PolicySet pir = krsie::sema::analyze(program, diags);
+  if (diags.has_errors()) return fail();
+  diags.render(std::cerr, color);
+  if (check_only) return 0;
+  if (emit == "pir") {
+    krsie::pir::print(pir, std::cout, {.locations = locations});
     return 0;
   }
 
   std::cerr << "krsiec: error: "
-            << (emit.empty() ? std::string("writing policy objects")
-                             : "--emit=" + emit)
-            << " is not implemented yet; use --check\n";
+            << (emit.empty() ? std::string("writing policy objects") : "--emit=" + emit)
+            << " is not implemented yet; use --check, --emit=ast or --emit=pir\n";
   return k_exit_not_implemented;
 }

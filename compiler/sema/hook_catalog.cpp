@@ -312,6 +312,10 @@ std::vector<Hook> build_hooks() {
     std::vector<Field> f;
     add_socket_fields(f);
     f.push_back(arg("size", s32(), "size", "number of bytes to send"));
+    f.push_back(sockaddr("remote_addr", address(), "msg->msg_name:addr",
+                         "destination IP address given to sendto(2)/sendmsg(2) (msg_name); absent on connected sockets, which socket_connect decided"));
+    f.push_back(sockaddr("remote_port", u16(Unit::port), "msg->msg_name:port",
+                         "destination port given to sendto(2)/sendmsg(2) (msg_name), host byte order; absent on connected sockets"));
     h.push_back({"socket_sendmsg", network, {{"struct socket *", "sock"}, {"struct msghdr *", "msg"}, {"int", "size"}}, std::move(f),
                  "send(2), sendto(2), sendmsg(2), write(2) on a socket: before data is sent"});
   }

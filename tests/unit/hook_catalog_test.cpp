@@ -283,9 +283,17 @@ std::string check_field(const struct btf* b, const Proto& p, const Field& f) {
   if (f.source == FieldSource::sockaddr) {
     auto colon = access.find(':');
     if (colon == std::string::npos) return "sockaddr access without ':'";
-    auto pt = param_type(access.substr(0, colon));
-    if (!pt) return "no parameter " + access.substr(0, colon);
-    if (pointee_struct(b, *pt) != "sockaddr") return render(b, *pt) + " is not struct sockaddr *";
+    std::string base = access.substr(0, colon);
+    // "msg->msg_name": the destination a sendmsg(2) caller passed in its struct msghdr.
+    bool via_msghdr = base.size() > 10 && base.compare(base.size() - 10, 10, "->msg_name") == 0;
+    if (via_msghdr) base = base.substr(0, base.size() - 10);
+    auto pt = param_type(base);
+    if (!pt) return "no parameter " + base;
+    if (via_msghdr) {
+      if (pointee_struct(b, *pt) != "msghdr") return render(b, *pt) + " is not struct msghdr *";
+    } else if (pointee_struct(b, *pt) != "sockaddr") {
+      return render(b, *pt) + " is not struct sockaddr *";
+    }
     std::string part = access.substr(colon + 1);
     if (part == "family") return f.type == Type::integer(16, false, Unit::family) ? "" : "family must be u16 family";
     if (part == "port") return f.type == Type::integer(16, false, Unit::port) ? "" : "port must be u16 port";

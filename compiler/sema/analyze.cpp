@@ -1,0 +1,203 @@
+// Per-policy analysis on lowered rules: duplicate, conflict and shadowing diagnostics, canonical
+// merging (so different spellings of one policy give the same PIR), precedence order, rule ids.
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "pir/matchers.h"
+#include "pir/print.h"
+#include "sema/lower_internal.h"
+
+namespace krsie::sema::detail {
+
+namespace {
+
+// Above this many rules in one hook, pairwise shadowing analysis is skipped (it is quadratic);
+// duplicates are still found through hashing. Documented in docs/language.md.
+constexpr std::size_t k_pairwise_limit = 2000;
+
+std::string constraints_key(const std::vector<pir::Constraint>& cs, std::size_t skip = SIZE_MAX) {
+  std::string key;
+  for (std::size_t i = 0; i < cs.size(); ++i) {
+    if (i == skip) {
+      key += cs[i].field + (cs[i].negated ? "!" : "") + "=*;";
+      continue;
+    }
+    key += pir::constraint_text(cs[i]) + ";";
+  }
+  return key;
+}
+
+std::string head_key(const WorkRule& r) {
+  return std::to_string(static_cast<int>(r.decision)) + "|" + std::to_string(r.err) + "|" +
+         (r.subject ? pir::matcher_text(*r.subject, Type::path()) : "*") + "|" + r.message + "|" + r.tag + "|";
+}
+
+// True when `a` is evaluated before `b` (precedence): subject-specific rules first, then the
+// stronger decision.
+bool precedes(const WorkRule& a, const WorkRule& b) {
+  if (a.subject.has_value() != b.subject.has_value()) return a.subject.has_value();
+  return pir::decision_rank(a.decision) > pir::decision_rank(b.decision);
+}
+
+// Every operation `b` matches is matched by `a`.
+bool covers(const WorkRule& a, const WorkRule& b) {
+  if (a.subject && (!b.subject || !pir::covers(*a.subject, *b.subject))) return false;
+  for (const pir::Constraint& ca : a.constraints) {
+    bool found = false;
+    for (const pir::Constraint& cb : b.constraints) {
+      if (cb.field != ca.field || cb.negated != ca.negated) continue;
+      if (ca.negated ? ca.matcher == cb.matcher : pir::covers(ca.matcher, cb.matcher)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+// What analysis found for one lowered rule: the earlier rule that covers it, if any.
+struct Coverage {
+  const WorkRule* rule = nullptr;
+  const WorkRule* covered_by = nullptr;
+};
+
+void find_coverage(const std::vector<WorkRule>& rules, std::vector<Coverage>& out) {
+  bool pairwise = rules.size() <= k_pairwise_limit;
+  for (std::size_t j = 0; j < rules.size(); ++j) {
+    Coverage c{&rules[j], nullptr};
+    for (std::size_t i = 0; pairwise && i < rules.size() && !c.covered_by; ++i) {
+      if (i == j) continue;
+      const WorkRule& a = rules[i];
+      const WorkRule& b = rules[j];
+      bool a_first = precedes(a, b) || (!precedes(b, a) && i < j);
+      if (!a_first || !covers(a, b)) continue;
+      if (a.origins.front().begin == b.origins.front().begin && a.origins.front().file == b.origins.front().file)
+        continue;  // two lowerings of one source rule
+      c.covered_by = &a;
+    }
+    out.push_back(c);
+  }
+}
+
+// A source rule is reported only when every rule it was lowered to is covered by others.
+void report_coverage(const std::vector<Coverage>& all, DiagnosticEngine& diags) {
+  std::map<std::pair<const SourceFile*, std::uint32_t>, std::vector<const Coverage*>> by_origin;
+  for (const Coverage& c : all) by_origin[{c.rule->origins.front().file, c.rule->origins.front().begin}].push_back(&c);
+  for (auto& [origin, parts] : by_origin) {
+    if (!std::all_of(parts.begin(), parts.end(), [](const Coverage* c) { return c->covered_by != nullptr; })) continue;
+    const WorkRule& b = *parts.front()->rule;
+    const WorkRule& a = *parts.front()->covered_by;
+    if (a.decision == b.decision) {
+      diags.warning(b.origins.front(), "redundant rule: every operation it matches is already matched by an earlier rule")
+          .note(a.origins.front(), "covered by this rule");
+    } else {
+      diags.warning(b.origins.front(), std::string("this ") + pir::decision_name(b.decision) +
+                                           " rule never applies: a " + pir::decision_name(a.decision) +
+                                           " rule matches every operation it matches")
+          .note(a.origins.front(), std::string("this rule wins (") +
+                                       (a.subject && !b.subject ? "rules for a specific binary come first"
+                                                                : "deny takes precedence over allow") + ")");
+    }
+  }
+}
+
+// Merges exact duplicates, then rules that differ in one field only (their union).
+void merge(std::vector<WorkRule>& rules) {
+  {
+    std::unordered_map<std::string, std::size_t> seen;
+    std::vector<WorkRule> out;
+    for (WorkRule& r : rules) {
+      std::string key = head_key(r) + constraints_key(r.constraints);
+      auto [it, fresh] = seen.emplace(key, out.size());
+      if (fresh) out.push_back(std::move(r));
+      else out[it->second].origins.insert(out[it->second].origins.end(), r.origins.begin(), r.origins.end());
+    }
+    rules = std::move(out);
+  }
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    std::size_t max_fields = 0;
+    for (const WorkRule& r : rules) max_fields = std::max(max_fields, r.constraints.size());
+    for (std::size_t field = 0; field < max_fields; ++field) {
+      std::unordered_map<std::string, std::size_t> by_rest;
+      std::vector<WorkRule> out;
+      for (WorkRule& r : rules) {
+        if (field >= r.constraints.size() || r.constraints[field].negated) {
+          out.push_back(std::move(r));
+          continue;
+        }
+        std::string key = head_key(r) + constraints_key(r.constraints, field);
+        auto [it, fresh] = by_rest.emplace(key, out.size());
+        if (fresh) {
+          out.push_back(std::move(r));
+          continue;
+        }
+        WorkRule& into = out[it->second];
+        auto united = pir::unite(into.constraints[field].matcher, r.constraints[field].matcher);
+        if (!united) {
+          out.push_back(std::move(r));
+          continue;
+        }
+        into.constraints[field].matcher = std::move(*united);
+        into.origins.insert(into.origins.end(), r.origins.begin(), r.origins.end());
+        changed = true;
+      }
+      rules = std::move(out);
+    }
+  }
+  for (WorkRule& r : rules) {
+    std::sort(r.origins.begin(), r.origins.end(), [](const SourceRange& a, const SourceRange& b) {
+      return std::tie(a.file, a.begin) < std::tie(b.file, b.begin);
+    });
+    r.origins.erase(std::unique(r.origins.begin(), r.origins.end(), [](const SourceRange& a, const SourceRange& b) {
+      return a.file == b.file && a.begin == b.begin;
+    }), r.origins.end());
+  }
+}
+
+}  // namespace
+
+void finish_policy(pir::Policy& policy, std::vector<WorkRule> rules,
+                   const std::map<std::string, std::vector<std::string>>& domain_hooks, DiagnosticEngine& diags) {
+  std::map<std::string, std::vector<WorkRule>> by_hook;
+  for (WorkRule& r : rules) by_hook[r.hook].push_back(std::move(r));
+  for (auto& [domain, hooks] : domain_hooks)
+    if (policy.postures.at(domain).decision != pir::Decision::allow)
+      for (const std::string& h : hooks) by_hook[h];  // the posture needs the hook even without rules
+
+  std::vector<Coverage> coverage;
+  for (auto& [hook, hook_rules] : by_hook) find_coverage(hook_rules, coverage);
+  report_coverage(coverage, diags);
+
+  std::uint32_t next_id = 0;
+  for (auto& [hook, hook_rules] : by_hook) {
+    merge(hook_rules);
+    std::vector<std::pair<std::string, WorkRule>> keyed;
+    for (WorkRule& r : hook_rules) keyed.emplace_back(head_key(r) + constraints_key(r.constraints), std::move(r));
+    std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) {
+      if (precedes(a.second, b.second)) return true;
+      if (precedes(b.second, a.second)) return false;
+      return a.first < b.first;
+    });
+    pir::Hook h;
+    h.name = hook;
+    for (auto& [domain, hooks] : domain_hooks)
+      if (std::find(hooks.begin(), hooks.end(), hook) != hooks.end()) h.posture = policy.postures.at(domain).decision;
+    for (auto& [key, w] : keyed) {
+      pir::Rule r;
+      r.id = next_id++;
+      r.decision = w.decision;
+      r.err = w.err;
+      r.subject = w.subject;
+      r.constraints = std::move(w.constraints);
+      h.rules.push_back(std::move(r));
+      policy.rule_table.push_back(pir::RuleInfo{h.rules.back().id, std::move(w.origins), w.message, w.tag});
+    }
+    policy.hooks.push_back(std::move(h));
+  }
+}
+
+}  // namespace krsie::sema::detail
