@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #endif
 
-#define KRSIE_ABI_VERSION 1
+#define KRSIE_ABI_VERSION 2
 
 /* Capacity limits, documented in docs/architecture.md. */
 #define KRSIE_MAX_TARGETS 4096     /* target cgroups across all policies of one object */
@@ -25,12 +25,143 @@ enum krsie_decision {
   KRSIE_DECISION_ALLOW = 0,
   KRSIE_DECISION_DENY = 1,
   KRSIE_DECISION_AUDIT = 2, /* allow and report */
+  KRSIE_DECISION_KILL = 3,  /* deny and SIGKILL the caller */
 };
 
-/* Hooks, as reported in events. */
+/* Hooks with a generic template, as numbered in rule tables and events. The compiler maps the
+ * catalogue's hook names to these ids (compiler/backend/generic.cpp). */
 enum krsie_hook {
   KRSIE_HOOK_NONE = 0,
   KRSIE_HOOK_FILE_OPEN = 1,
+  KRSIE_HOOK_BPRM_CHECK_SECURITY = 2,
+  KRSIE_HOOK_PATH_MKNOD = 3,
+  KRSIE_HOOK_PATH_UNLINK = 4,
+  KRSIE_HOOK_PATH_RMDIR = 5,
+  KRSIE_HOOK_PATH_MKDIR = 6,
+  KRSIE_HOOK_PATH_RENAME = 7,
+  KRSIE_HOOK_PATH_LINK = 8,
+  KRSIE_HOOK_PATH_SYMLINK = 9,
+  KRSIE_HOOK_PATH_CHMOD = 10,
+  KRSIE_HOOK_PATH_CHOWN = 11,
+  KRSIE_HOOK_PATH_TRUNCATE = 12,
+  KRSIE_HOOK_SOCKET_CONNECT = 13,
+  KRSIE_HOOK_SOCKET_BIND = 14,
+  KRSIE_HOOK_SOCKET_LISTEN = 15,
+  KRSIE_HOOK_SOCKET_ACCEPT = 16,
+  KRSIE_HOOK_SOCKET_CREATE = 17,
+  KRSIE_HOOK_SOCKET_SENDMSG = 18,
+  KRSIE_HOOK_CAPABLE = 19,
+  KRSIE_HOOK_TASK_FIX_SETUID = 20,
+  KRSIE_HOOK_TASK_FIX_SETGID = 21,
+  KRSIE_HOOK_PTRACE_ACCESS_CHECK = 22,
+  KRSIE_HOOK_PTRACE_TRACEME = 23,
+  KRSIE_HOOK_SB_MOUNT = 24,
+  KRSIE_HOOK_MOVE_MOUNT = 25,
+  KRSIE_HOOK_KERNEL_READ_FILE = 26,
+  KRSIE_HOOK_KERNEL_LOAD_DATA = 27,
+  KRSIE_HOOK_KERNEL_MODULE_REQUEST = 28,
+  KRSIE_HOOK_BPF = 29,
+  KRSIE_HOOK_TASK_KILL = 30,
+  KRSIE_HOOK_MAX = 31,
+};
+
+/* ---- generic backend: rule tables -------------------------------------------------------
+ *
+ * Each hook program computes the hook's fields into `v[]` (hook-specific fields at the index of
+ * their position in the hook catalogue, common fields at KRSIE_F_COMMON + n), then evaluates the
+ * hook's rules in order (first match wins) and falls back to the hook's posture. Set-valued
+ * constraints (paths, addresses, strings) are precomputed into bit masks: the field value is the
+ * mask of the sets it belongs to and the constraint tests one bit. */
+#define KRSIE_MAX_RULES_PER_HOOK 256
+#define KRSIE_MAX_CONSTRAINTS 6
+#define KRSIE_MAX_RANGES 4
+#define KRSIE_MAX_FIELDS 24
+#define KRSIE_F_COMMON 16        /* uid, gid, euid, egid, pid, tgid, comm, exe */
+#define KRSIE_F_IS_OWNER 14      /* pseudo-field of file hooks */
+#define KRSIE_F_TARGET_CONFINED 15 /* pseudo-field of task_kill / ptrace */
+#define KRSIE_MAX_PATH_DEPTH 64  /* components walked before failing closed */
+#define KRSIE_RULE_PATH_TOO_DEEP 0xfffffffe /* rule id of fail-closed decisions */
+
+enum krsie_constraint_kind {
+  KRSIE_C_RANGES = 1,    /* value in one of ranges[0..nranges) */
+  KRSIE_C_FLAGS_ALL = 2, /* (value & mask) == mask */
+  KRSIE_C_FLAGS_ANY = 3, /* (value & mask) != 0 */
+  KRSIE_C_BOOL = 4,      /* value == mask (0 or 1) */
+  KRSIE_C_BIT = 5,       /* value (a set-membership mask) has bit `arg` */
+};
+
+struct krsie_range {
+  __u64 lo;
+  __u64 hi; /* inclusive */
+};
+
+struct krsie_constraint {
+  __u8 field;   /* index into the field vector */
+  __u8 kind;    /* enum krsie_constraint_kind */
+  __u8 negated;
+  __u8 nranges;
+  __u32 arg;    /* bit index for KRSIE_C_BIT */
+  __u64 mask;
+  struct krsie_range ranges[KRSIE_MAX_RANGES];
+};
+
+/* Key of the rules map: hook id and position. */
+struct krsie_rule_key {
+  __u32 hook;
+  __u32 index;
+};
+
+struct krsie_rule_entry {
+  __u32 rule_id;
+  __u8 decision;     /* enum krsie_decision (+ KRSIE_DECISION_KILL) */
+  __u8 nconstraints;
+  __u8 has_subject;  /* 1: applies only when the running binary is in subject set `subject_bit` */
+  __u8 subject_bit;
+  __s32 err;         /* errno on deny/kill, positive */
+  __u32 pad;
+  struct krsie_constraint c[KRSIE_MAX_CONSTRAINTS];
+};
+
+/* Per hook: how many rules, the posture, and which path automata feed its fields. */
+struct krsie_hook_conf {
+  __u32 nrules;
+  __u8 posture;      /* decision when no rule matches */
+  __u8 used;         /* the policy uses this hook */
+  __u8 needs_exe;    /* some rule has a subject or tests `exe` */
+  __u8 pad;
+  __u32 dfa[3];      /* start state of the automaton for path fields 0/1/2 of this hook (~0: none) */
+  __u32 exe_dfa;     /* start state of the automaton for the subject/exe sets (~0: none) */
+};
+
+/* Path automata (reverse DFA over path bytes, leaf first), all DFAs share one state space. */
+struct krsie_dfa_key {
+  __u32 state;
+  __u32 byte;
+};
+struct krsie_dfa_state {
+  __u32 other;  /* next state for a byte without an explicit edge (~0: dead) */
+  __u32 pad;
+  __u64 accept; /* bit i: a path ending here is in set i */
+};
+#define KRSIE_DFA_DEAD 0xffffffffu
+
+/* Address sets: LPM trie keys (prefixlen counts the 32 bits of `table`), value = set mask. */
+struct krsie_lpm4_key {
+  __u32 prefixlen;
+  __u32 table;  /* hook id << 8 | field */
+  __u8 addr[4];
+};
+struct krsie_lpm6_key {
+  __u32 prefixlen;
+  __u32 table;
+  __u8 addr[16];
+};
+
+/* String sets (comm, fs_type, module names): exact match, value = set mask. */
+#define KRSIE_MAX_STRING 64
+struct krsie_string_key {
+  __u32 table;  /* hook id << 8 | field */
+  char s[KRSIE_MAX_STRING];
 };
 
 /* Value of the targets map, keyed by cgroup v2 id (__u64). */
@@ -56,7 +187,16 @@ struct krsie_rule {
 /* Per-object configuration, array map with one element. */
 struct krsie_config {
   __u32 enforce; /* 1: deny rules deny; 0: audit mode, deny rules only report */
-  __u32 pad;
+  __u32 events_per_sec; /* per-CPU event budget; excess events are counted as dropped */
+};
+
+/* Per-CPU counters and the event rate limiter's state. */
+struct krsie_stats {
+  __u64 decisions[4];    /* by enum krsie_decision */
+  __u64 events;
+  __u64 events_dropped;  /* rate-limited or ring buffer full */
+  __u64 window_start_ns;
+  __u64 window_events;
 };
 
 /* One record of the events ring buffer. */
@@ -72,6 +212,12 @@ struct krsie_event {
   __u8 pad[3];
   char comm[16];
   struct krsie_inode_key inode; /* object of file hooks */
+  /* Object detail (generic templates): the values of the hook's first fields and, for file
+   * hooks, the leaf name of the path. */
+  __u64 fields[4];
+  char name[64];
+  __u8 enforced;  /* 1: the decision was applied; 0: audit mode reported it only */
+  __u8 pad2[7];
 };
 
 #endif /* KRSIE_ABI_H */

@@ -20,9 +20,17 @@ thread_local std::string t_libbpf_log;
 
 int collect_libbpf_output(enum libbpf_print_level level, const char* format, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
-  char buffer[4096];
-  int n = std::vsnprintf(buffer, sizeof buffer, format, args);
-  if (n > 0) t_libbpf_log.append(buffer, std::min<std::size_t>(n, sizeof buffer - 1));
+  // Verifier logs arrive as one message of any size: format into a buffer that fits.
+  va_list copy;
+  va_copy(copy, args);
+  int n = std::vsnprintf(nullptr, 0, format, copy);
+  va_end(copy);
+  if (n > 0) {
+    std::string buffer(static_cast<std::size_t>(n) + 1, '\0');
+    std::vsnprintf(buffer.data(), buffer.size(), format, args);
+    buffer.resize(static_cast<std::size_t>(n));
+    t_libbpf_log += buffer;
+  }
   if (t_libbpf_log.size() > (1u << 20)) t_libbpf_log.erase(0, t_libbpf_log.size() - (1u << 20));
   return n;
 }

@@ -305,6 +305,10 @@ int run_scenario(const Scenario& sc, const std::string& cgroup_root) {
     }
     run.drain_events();
   } catch (const std::exception& e) {
+    // The whole error (a verifier log, say) goes to the console for whoever debugs the failure.
+    std::istringstream lines(e.what());
+    for (std::string l; std::getline(lines, l);) std::cout << "KRSIE-LOG " << sc.name << " " << l << "\n";
+    std::cout.flush();
     std::string why = std::string("scenario aborted: ") + e.what();
     for (const auto& id : pending) report(sc, id, false, why), ++failures;
   }

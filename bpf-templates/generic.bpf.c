@@ -1,0 +1,844 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Generic backend: one verified set of BPF-LSM programs whose decisions come from maps.
+ *
+ * Every program follows the same steps (see docs/generic-backend.md):
+ *   1. pass an earlier LSM's denial through (`ret != 0`),
+ *   2. leave processes outside the policy's target cgroups alone,
+ *   3. compute the hook's fields into a vector (paths through the reverse path automaton,
+ *      addresses through LPM tries, strings through hash sets, integers directly),
+ *   4. evaluate the hook's rules in order, first match wins, else the hook's posture,
+ *   5. apply the decision (audit mode only reports), report deny/audit/kill events.
+ * The compiler (compiler/backend/generic.cpp) fills the maps; krsie-load sets which programs
+ * load (only the hooks the policy uses) and sizes the maps.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
+
+#include "krsie_abi.h"
+#include "krsie_common.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SIGKILL 9
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __type(key, struct krsie_rule_key);
+  __type(value, struct krsie_rule_entry);
+} krsie_rules SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, KRSIE_HOOK_MAX);
+  __type(key, __u32);
+  __type(value, struct krsie_hook_conf);
+} krsie_hooks SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __type(key, struct krsie_dfa_key);
+  __type(value, __u32);
+} krsie_dfa_edges SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __type(key, __u32);
+  __type(value, struct krsie_dfa_state);
+} krsie_dfa_states SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct krsie_lpm4_key);
+  __type(value, __u64);
+} krsie_lpm4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct krsie_lpm6_key);
+  __type(value, __u64);
+} krsie_lpm6 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __type(key, struct krsie_string_key);
+  __type(value, __u64);
+} krsie_strings SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct krsie_stats);
+} krsie_stats SEC(".maps");
+
+/* Per-CPU scratch space: the field vector and buffers too large for the 512-byte stack. */
+struct krsie_eval {
+  __u64 v[KRSIE_MAX_FIELDS];
+  __u32 present;       /* bit f: field f has a value (absent fields fail every constraint) */
+  __u32 hook;
+  __u8 path_too_deep;  /* a path walk gave up: decide fail-closed */
+  __u8 pad[7];
+  struct krsie_inode_key inode;
+  char leaf[64];
+  char name[256];      /* component being fed to the automaton */
+  struct krsie_string_key skey;
+  /* rule evaluation state (bpf_loop callback context) */
+  __u32 rule_id;
+  __u8 decision;
+  __u8 matched;
+  __u16 pad2;
+  __s32 err;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct krsie_eval);
+} krsie_scratch SEC(".maps");
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static __always_inline struct krsie_eval *eval_begin(__u32 hook)
+{
+  __u32 zero = 0;
+  struct krsie_eval *e = bpf_map_lookup_elem(&krsie_scratch, &zero);
+  if (!e)
+    return 0;
+  e->present = 0;
+  e->hook = hook;
+  e->path_too_deep = 0;
+  e->inode.dev = 0;
+  e->inode.ino = 0;
+  e->leaf[0] = 0;
+  e->matched = 0;
+  return e;
+}
+
+static __always_inline void set_field(struct krsie_eval *e, __u32 f, __u64 value)
+{
+  if (f < KRSIE_MAX_FIELDS) {
+    e->v[f] = value;
+    e->present |= 1u << f;
+  }
+}
+
+static __always_inline const struct krsie_hook_conf *hook_conf(__u32 hook)
+{
+  return bpf_map_lookup_elem(&krsie_hooks, &hook);
+}
+
+/* One automaton step; KRSIE_DFA_DEAD stays dead. */
+static __always_inline __u32 dfa_step(__u32 state, __u8 byte)
+{
+  if (state == KRSIE_DFA_DEAD)
+    return state;
+  struct krsie_dfa_key k = {.state = state, .byte = byte};
+  __u32 *next = bpf_map_lookup_elem(&krsie_dfa_edges, &k);
+  if (next)
+    return *next;
+  struct krsie_dfa_state *st = bpf_map_lookup_elem(&krsie_dfa_states, &state);
+  return st ? st->other : KRSIE_DFA_DEAD;
+}
+
+struct walk_ctx {
+  struct dentry *d;
+  struct vfsmount *mnt;
+  __u32 state;
+  __u32 fed;      /* components fed so far */
+  __u8 done;
+  __u8 leaf_set;
+  struct krsie_eval *e;
+};
+
+/* One step of the walk from a dentry to the root, crossing mount points upward like d_path():
+ * feeds the component's bytes last to first, then '/'. Returns 1 to stop. */
+static long walk_component(__u32 index, struct walk_ctx *w)
+{
+  struct dentry *d = w->d;
+  struct vfsmount *mnt = w->mnt;
+  if (!d || !mnt || !w->e) {
+    w->done = 1;
+    return 1;
+  }
+  struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt_root);
+  struct dentry *parent = BPF_CORE_READ(d, d_parent);
+  if (d == mnt_root || d == parent) {
+    struct mount *m = container_of(mnt, struct mount, mnt);
+    struct mount *up = BPF_CORE_READ(m, mnt_parent);
+    if (d != mnt_root || up == m || !up) {
+      w->done = 1;  /* the root of the mount tree (or a disconnected dentry) */
+      return 1;
+    }
+    w->d = BPF_CORE_READ(m, mnt_mountpoint);
+    w->mnt = &up->mnt;
+    return 0;
+  }
+  struct qstr name = BPF_CORE_READ(d, d_name);
+  __u32 len = name.len;
+  if (len > 255)
+    len = 255;
+  /* An opaque mask keeps the bound visible to the verifier (clang would drop a plain `& 255`). */
+  asm volatile("%0 &= 255" : "+r"(len));
+  char *buf = w->e->name;
+  if (bpf_probe_read_kernel(buf, len, name.name) < 0) {
+    w->state = KRSIE_DFA_DEAD;
+    return 1;
+  }
+  if (!w->leaf_set) {
+    bpf_probe_read_kernel_str(w->e->leaf, sizeof(w->e->leaf), name.name);
+    w->leaf_set = 1;
+  }
+  __u32 state = w->state;
+  for (__u32 i = 0; i < 255; i++) {
+    if (i >= len)
+      break;
+    state = dfa_step(state, buf[(len - 1 - i) & 255]);
+    if (state == KRSIE_DFA_DEAD)
+      break;
+  }
+  state = dfa_step(state, '/');
+  w->state = state;
+  w->fed++;
+  if (state == KRSIE_DFA_DEAD)
+    return 1;  /* no pattern can match any more: stop early */
+  w->d = parent;
+  return 0;
+}
+
+/* Set mask of the path (dentry, mnt) in the automaton starting at `start`. Marks the
+ * evaluation fail-closed when the path is deeper than KRSIE_MAX_PATH_DEPTH components. */
+static __always_inline __u64 path_mask(struct krsie_eval *e, struct dentry *d, struct vfsmount *mnt, __u32 start)
+{
+  if (start == KRSIE_DFA_DEAD)
+    return 0;
+  struct walk_ctx w = {.d = d, .mnt = mnt, .state = start, .e = e};
+  bpf_loop(KRSIE_MAX_PATH_DEPTH * 2, walk_component, &w, 0);
+  if (w.state == KRSIE_DFA_DEAD)
+    return 0;
+  if (!w.done) {
+    e->path_too_deep = 1;
+    return 0;
+  }
+  if (w.fed == 0)
+    w.state = dfa_step(w.state, '/');  /* the root directory itself: "/" */
+  __u32 s = w.state;
+  struct krsie_dfa_state *st = bpf_map_lookup_elem(&krsie_dfa_states, &s);
+  return st ? st->accept : 0;
+}
+
+static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 which, struct dentry *d,
+                                       struct vfsmount *mnt, const struct krsie_hook_conf *conf)
+{
+  if (!conf || which >= 3 || conf->dfa[which & 3] == KRSIE_DFA_DEAD || !d)
+    return;
+  set_field(e, f, path_mask(e, d, mnt, conf->dfa[which & 3]));
+}
+
+static __always_inline void string_field(struct krsie_eval *e, __u32 f, const char *s)
+{
+  __builtin_memset(&e->skey, 0, sizeof(e->skey));
+  e->skey.table = (e->hook << 8) | f;
+  if (!s || bpf_probe_read_kernel_str(e->skey.s, sizeof(e->skey.s), s) < 0)
+    return;
+  __u64 *mask = bpf_map_lookup_elem(&krsie_strings, &e->skey);
+  set_field(e, f, mask ? *mask : 0);
+}
+
+static __always_inline void addr4_field(struct krsie_eval *e, __u32 f, __u32 addr_be)
+{
+  struct krsie_lpm4_key k = {.prefixlen = 64, .table = (e->hook << 8) | f};
+  __builtin_memcpy(k.addr, &addr_be, 4);
+  __u64 *mask = bpf_map_lookup_elem(&krsie_lpm4, &k);
+  set_field(e, f, mask ? *mask : 0);
+}
+
+static __always_inline void addr6_field(struct krsie_eval *e, __u32 f, const __u8 *addr)
+{
+  struct krsie_lpm6_key k = {.prefixlen = 32 + 128, .table = (e->hook << 8) | f};
+  __builtin_memcpy(k.addr, addr, 16);
+  __u64 *mask = bpf_map_lookup_elem(&krsie_lpm6, &k);
+  set_field(e, f, mask ? *mask : 0);
+}
+
+/* family, address, port of a sockaddr into fields f_family, f_addr, f_port. */
+static __always_inline void sockaddr_fields(struct krsie_eval *e, struct sockaddr *sa, __u32 f_family,
+                                            __u32 f_addr, __u32 f_port)
+{
+  if (!sa)
+    return;
+  __u16 family = 0;
+  bpf_probe_read_kernel(&family, sizeof(family), &sa->sa_family);
+  if (f_family < KRSIE_MAX_FIELDS)
+    set_field(e, f_family, family);
+  if (family == AF_INET) {
+    struct sockaddr_in in = {};
+    bpf_probe_read_kernel(&in, sizeof(in), sa);
+    set_field(e, f_port, bpf_ntohs(in.sin_port));
+    addr4_field(e, f_addr, in.sin_addr.s_addr);
+  } else if (family == AF_INET6) {
+    struct sockaddr_in6 in6 = {};
+    bpf_probe_read_kernel(&in6, sizeof(in6), sa);
+    set_field(e, f_port, bpf_ntohs(in6.sin6_port));
+    addr6_field(e, f_addr, (const __u8 *)&in6.sin6_addr);
+  }
+}
+
+/* family, type, protocol, local port of a socket into fields 0..3 (catalogue order). */
+static __always_inline void socket_fields(struct krsie_eval *e, struct socket *sock)
+{
+  struct sock *sk = BPF_CORE_READ(sock, sk);
+  set_field(e, 0, BPF_CORE_READ(sk, __sk_common.skc_family));
+  set_field(e, 1, (__u64)(__s64)BPF_CORE_READ(sock, type));
+  set_field(e, 2, BPF_CORE_READ(sk, sk_protocol));
+  set_field(e, 3, BPF_CORE_READ(sk, __sk_common.skc_num));
+}
+
+static __always_inline void common_fields(struct krsie_eval *e, const struct krsie_hook_conf *conf)
+{
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  const struct cred *cred = BPF_CORE_READ(task, real_cred);
+  __u64 ugid = bpf_get_current_uid_gid();
+  set_field(e, KRSIE_F_COMMON + 0, (__u32)ugid);
+  set_field(e, KRSIE_F_COMMON + 1, ugid >> 32);
+  set_field(e, KRSIE_F_COMMON + 2, BPF_CORE_READ(cred, euid.val));
+  set_field(e, KRSIE_F_COMMON + 3, BPF_CORE_READ(cred, egid.val));
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  set_field(e, KRSIE_F_COMMON + 4, (__u32)pid_tgid);
+  set_field(e, KRSIE_F_COMMON + 5, pid_tgid >> 32);
+  char comm[16];
+  bpf_get_current_comm(comm, sizeof(comm));
+  string_field(e, KRSIE_F_COMMON + 6, comm);
+  if (conf && conf->needs_exe && conf->exe_dfa != KRSIE_DFA_DEAD) {
+    struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+    if (exe)
+      set_field(e, KRSIE_F_COMMON + 7,
+                path_mask(e, BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt), conf->exe_dfa));
+    e->leaf[0] = 0;  /* the leaf name reported is the object's, not the binary's */
+  }
+}
+
+/* Whether `task` is confined by this object's targets (cgroup or an ancestor is a target). */
+struct kernfs_node___old {
+  struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+struct kernfs_node___new {
+  struct kernfs_node *__parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline bool task_confined(struct task_struct *task)
+{
+  struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
+  for (int i = 0; i < KRSIE_MAX_CGROUP_DEPTH && kn; i++) {
+    __u64 id = BPF_CORE_READ(kn, id);
+    if (bpf_map_lookup_elem(&krsie_targets, &id))
+      return true;
+    if (bpf_core_field_exists(struct kernfs_node___new, __parent))
+      kn = BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
+    else
+      kn = BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+  }
+  return false;
+}
+
+static __always_inline void inode_info(struct krsie_eval *e, struct inode *inode, __u32 f_owner)
+{
+  if (!inode)
+    return;
+  e->inode.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+  e->inode.ino = BPF_CORE_READ(inode, i_ino);
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  __u32 fsuid = BPF_CORE_READ(task, cred, fsuid.val);
+  set_field(e, f_owner, BPF_CORE_READ(inode, i_uid.val) == fsuid);
+}
+
+/* ---- rule evaluation ---------------------------------------------------------------------- */
+
+static __always_inline bool constraint_holds(const struct krsie_eval *e, const struct krsie_constraint *c)
+{
+  __u32 f = c->field;
+  if (f >= KRSIE_MAX_FIELDS || !(e->present & (1u << f)))
+    return false;  /* absent fields (no address on a unix socket, ...) satisfy nothing */
+  __u64 v = e->v[f & (KRSIE_MAX_FIELDS - 1) & 31];
+  bool hit = false;
+  switch (c->kind) {
+  case KRSIE_C_RANGES:
+    for (int i = 0; i < KRSIE_MAX_RANGES; i++) {
+      if (i >= c->nranges)
+        break;
+      if (v >= c->ranges[i].lo && v <= c->ranges[i].hi)
+        hit = true;
+    }
+    break;
+  case KRSIE_C_FLAGS_ALL: hit = (v & c->mask) == c->mask; break;
+  case KRSIE_C_FLAGS_ANY: hit = (v & c->mask) != 0; break;
+  case KRSIE_C_BOOL: hit = (v != 0) == (c->mask != 0); break;
+  case KRSIE_C_BIT: hit = c->arg < 64 && ((v >> (c->arg & 63)) & 1); break;
+  default: return false;
+  }
+  return c->negated ? !hit : hit;
+}
+
+/* bpf_loop wants its context on the stack (kernel 6.1): a pointer to the scratch. */
+struct eval_ctx {
+  struct krsie_eval *e;
+};
+
+static long eval_rule(__u32 index, struct eval_ctx *ctx)
+{
+  struct krsie_eval *e = ctx->e;
+  if (!e)
+    return 1;
+  struct krsie_rule_key k = {.hook = e->hook, .index = index};
+  const struct krsie_rule_entry *r = bpf_map_lookup_elem(&krsie_rules, &k);
+  if (!r)
+    return 1;
+  if (r->has_subject) {
+    __u32 exe = KRSIE_F_COMMON + 7;
+    if (!(e->present & (1u << exe)) || !((e->v[exe] >> (r->subject_bit & 63)) & 1))
+      return 0;
+  }
+  for (int i = 0; i < KRSIE_MAX_CONSTRAINTS; i++) {
+    if (i >= r->nconstraints)
+      break;
+    if (!constraint_holds(e, &r->c[i]))
+      return 0;
+  }
+  e->matched = 1;
+  e->rule_id = r->rule_id;
+  e->decision = r->decision;
+  e->err = r->err;
+  return 1;
+}
+
+static __always_inline void count(__u8 decision, bool event, bool dropped)
+{
+  __u32 zero = 0;
+  struct krsie_stats *s = bpf_map_lookup_elem(&krsie_stats, &zero);
+  if (!s)
+    return;
+  s->decisions[decision & 3]++;
+  if (event)
+    s->events++;
+  if (dropped)
+    s->events_dropped++;
+}
+
+/* Token-window rate limit: at most config.events_per_sec events per CPU per second. */
+static __always_inline bool event_allowed(void)
+{
+  __u32 zero = 0;
+  struct krsie_stats *s = bpf_map_lookup_elem(&krsie_stats, &zero);
+  const struct krsie_config *cfg = bpf_map_lookup_elem(&krsie_config, &zero);
+  if (!s || !cfg)
+    return false;
+  __u64 now = bpf_ktime_get_ns();
+  if (now - s->window_start_ns > 1000000000ull) {
+    s->window_start_ns = now;
+    s->window_events = 0;
+  }
+  if (cfg->events_per_sec && s->window_events >= cfg->events_per_sec)
+    return false;
+  s->window_events++;
+  return true;
+}
+
+static __always_inline void emit_event(const struct krsie_eval *e, __u8 decision, __u8 enforced)
+{
+  if (!event_allowed()) {
+    count(decision, false, true);
+    return;
+  }
+  struct krsie_event *ev = bpf_ringbuf_reserve(&krsie_events, sizeof(*ev), 0);
+  if (!ev) {
+    count(decision, false, true);
+    return;
+  }
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  ev->time_ns = bpf_ktime_get_ns();
+  ev->cgroup_id = bpf_get_current_cgroup_id();
+  ev->pid = (__u32)pid_tgid;
+  ev->tgid = pid_tgid >> 32;
+  ev->uid = (__u32)bpf_get_current_uid_gid();
+  ev->hook = e->hook;
+  ev->rule_id = e->rule_id;
+  ev->decision = decision;
+  ev->pad[0] = ev->pad[1] = ev->pad[2] = 0;
+  bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+  ev->inode = e->inode;
+  for (int i = 0; i < 4; i++)
+    ev->fields[i] = (e->present & (1u << i)) ? e->v[i] : 0;
+  __builtin_memcpy(ev->name, e->leaf, sizeof(ev->name));
+  ev->enforced = enforced;
+  __builtin_memset(ev->pad2, 0, sizeof(ev->pad2));
+  bpf_ringbuf_submit(ev, 0);
+  count(decision, true, false);
+}
+
+/* Runs the hook's rules over the computed fields and applies the decision. */
+static __always_inline int decide(struct krsie_eval *e, const struct krsie_hook_conf *conf)
+{
+  if (!conf)
+    return 0;
+  __u8 decision = conf->posture;
+  e->rule_id = 0xffffffff;  /* posture */
+  e->err = 1;
+  if (e->path_too_deep) {
+    /* Fail closed: a path deeper than the walk can follow is never silently allowed. */
+    decision = KRSIE_DECISION_DENY;
+    e->rule_id = KRSIE_RULE_PATH_TOO_DEEP;
+  } else {
+    e->matched = 0;
+    struct eval_ctx ctx = {.e = e};
+    bpf_loop(conf->nrules < KRSIE_MAX_RULES_PER_HOOK ? conf->nrules : KRSIE_MAX_RULES_PER_HOOK, eval_rule, &ctx, 0);
+    if (e->matched)
+      decision = e->decision;
+  }
+  if (decision == KRSIE_DECISION_ALLOW) {
+    count(decision, false, false);
+    return 0;
+  }
+  if (decision == KRSIE_DECISION_AUDIT || !krsie_enforcing()) {
+    emit_event(e, decision, 0);
+    return 0;
+  }
+  emit_event(e, decision, 1);
+  if (decision == KRSIE_DECISION_KILL)
+    bpf_send_signal(SIGKILL);
+  return -(e->err > 0 ? e->err : 1);
+}
+
+/* Common prologue: pass through earlier denials, skip unconfined callers and unused hooks. */
+#define KRSIE_PROLOGUE(hook_id)                                                                    \
+  if (ret != 0)                                                                                    \
+    return ret;                                                                                    \
+  const struct krsie_hook_conf *conf = hook_conf(hook_id);                                         \
+  if (!conf || !conf->used || !krsie_current_is_target())                                          \
+    return 0;                                                                                      \
+  struct krsie_eval *e = eval_begin(hook_id);                                                      \
+  if (!e)                                                                                          \
+    return 0;                                                                                      \
+  common_fields(e, conf);
+
+/* ---- file ----------------------------------------------------------------------------------- */
+
+SEC("lsm/file_open")
+int BPF_PROG(krsie_file_open, struct file *file, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_FILE_OPEN);
+  path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+  set_field(e, 1, BPF_CORE_READ(file, f_flags));
+  set_field(e, 2, BPF_CORE_READ(file, f_mode));
+  struct inode *inode = BPF_CORE_READ(file, f_inode);
+  set_field(e, 3, BPF_CORE_READ(inode, i_mode));
+  inode_info(e, inode, KRSIE_F_IS_OWNER);
+  return decide(e, conf);
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(krsie_bprm_check_security, struct linux_binprm *bprm, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_BPRM_CHECK_SECURITY);
+  struct file *file = BPF_CORE_READ(bprm, file);
+  path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+  string_field(e, 1, BPF_CORE_READ(bprm, filename));
+  set_field(e, 2, (__u64)(__s64)BPF_CORE_READ(bprm, argc));
+  inode_info(e, BPF_CORE_READ(file, f_inode), KRSIE_F_IS_OWNER);
+  return decide(e, conf);
+}
+
+/* Hooks with (const struct path *dir, struct dentry *dentry, ...) : the new or removed entry. */
+#define KRSIE_DIR_DENTRY_HOOK(name, hook_id, ...)                                                 \
+  SEC("lsm/" #name)                                                                                \
+  int BPF_PROG(krsie_##name, const struct path *dir, struct dentry *dentry, ##__VA_ARGS__, int ret) \
+  {                                                                                                \
+    KRSIE_PROLOGUE(hook_id);                                                                       \
+    path_field(e, 0, 0, dentry, BPF_CORE_READ(dir, mnt), conf);                                    \
+    inode_info(e, BPF_CORE_READ(dentry, d_inode), KRSIE_F_IS_OWNER);                               \
+    extra_fields_##name;                                                                           \
+    return decide(e, conf);                                                                        \
+  }
+
+#define extra_fields_path_mknod set_field(e, 1, mode), set_field(e, 2, dev)
+#define extra_fields_path_mkdir set_field(e, 1, mode)
+#define extra_fields_path_unlink (void)0
+#define extra_fields_path_rmdir (void)0
+#define extra_fields_path_symlink string_field(e, 1, old_name)
+
+KRSIE_DIR_DENTRY_HOOK(path_mknod, KRSIE_HOOK_PATH_MKNOD, umode_t mode, unsigned int dev)
+KRSIE_DIR_DENTRY_HOOK(path_mkdir, KRSIE_HOOK_PATH_MKDIR, umode_t mode)
+KRSIE_DIR_DENTRY_HOOK(path_unlink, KRSIE_HOOK_PATH_UNLINK)
+KRSIE_DIR_DENTRY_HOOK(path_rmdir, KRSIE_HOOK_PATH_RMDIR)
+KRSIE_DIR_DENTRY_HOOK(path_symlink, KRSIE_HOOK_PATH_SYMLINK, const char *old_name)
+
+SEC("lsm/path_rename")
+int BPF_PROG(krsie_path_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir,
+             struct dentry *new_dentry, unsigned int flags, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_PATH_RENAME);
+  path_field(e, 0, 0, old_dentry, BPF_CORE_READ(old_dir, mnt), conf);
+  path_field(e, 1, 1, new_dentry, BPF_CORE_READ(new_dir, mnt), conf);
+  set_field(e, 2, flags);
+  inode_info(e, BPF_CORE_READ(old_dentry, d_inode), KRSIE_F_IS_OWNER);
+  return decide(e, conf);
+}
+
+SEC("lsm/path_link")
+int BPF_PROG(krsie_path_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_PATH_LINK);
+  /* A hard link stays on one mount: the old entry's path is walked through new_dir's mount. */
+  path_field(e, 0, 0, old_dentry, BPF_CORE_READ(new_dir, mnt), conf);
+  path_field(e, 1, 1, new_dentry, BPF_CORE_READ(new_dir, mnt), conf);
+  inode_info(e, BPF_CORE_READ(old_dentry, d_inode), KRSIE_F_IS_OWNER);
+  return decide(e, conf);
+}
+
+SEC("lsm/path_chmod")
+int BPF_PROG(krsie_path_chmod, const struct path *path, umode_t mode, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_PATH_CHMOD);
+  struct dentry *d = BPF_CORE_READ(path, dentry);
+  path_field(e, 0, 0, d, BPF_CORE_READ(path, mnt), conf);
+  set_field(e, 1, mode);
+  inode_info(e, BPF_CORE_READ(d, d_inode), KRSIE_F_IS_OWNER);
+  return decide(e, conf);
+}
+
+SEC("lsm/path_chown")
+int BPF_PROG(krsie_path_chown, const struct path *path, __u32 uid, __u32 gid, int ret)
+{
+  /* kuid_t/kgid_t are one-member structs passed as integers. */
+  KRSIE_PROLOGUE(KRSIE_HOOK_PATH_CHOWN);
+  struct dentry *d = BPF_CORE_READ(path, dentry);
+  path_field(e, 0, 0, d, BPF_CORE_READ(path, mnt), conf);
+  set_field(e, 1, uid);
+  set_field(e, 2, gid);
+  inode_info(e, BPF_CORE_READ(d, d_inode), KRSIE_F_IS_OWNER);
+  return decide(e, conf);
+}
+
+SEC("lsm/path_truncate")
+int BPF_PROG(krsie_path_truncate, const struct path *path, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_PATH_TRUNCATE);
+  struct dentry *d = BPF_CORE_READ(path, dentry);
+  path_field(e, 0, 0, d, BPF_CORE_READ(path, mnt), conf);
+  inode_info(e, BPF_CORE_READ(d, d_inode), KRSIE_F_IS_OWNER);
+  return decide(e, conf);
+}
+
+/* ---- network -------------------------------------------------------------------------------- */
+
+SEC("lsm/socket_connect")
+int BPF_PROG(krsie_socket_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_SOCKET_CONNECT);
+  sockaddr_fields(e, address, 0, 1, 2);
+  set_field(e, 3, (__u64)(__s64)BPF_CORE_READ(sock, type));
+  set_field(e, 4, BPF_CORE_READ(sock, sk, sk_protocol));
+  set_field(e, 5, (__u64)(__s64)addrlen);
+  return decide(e, conf);
+}
+
+SEC("lsm/socket_bind")
+int BPF_PROG(krsie_socket_bind, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_SOCKET_BIND);
+  sockaddr_fields(e, address, 0, 1, 2);
+  set_field(e, 3, (__u64)(__s64)BPF_CORE_READ(sock, type));
+  set_field(e, 4, BPF_CORE_READ(sock, sk, sk_protocol));
+  set_field(e, 5, (__u64)(__s64)addrlen);
+  return decide(e, conf);
+}
+
+SEC("lsm/socket_listen")
+int BPF_PROG(krsie_socket_listen, struct socket *sock, int backlog, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_SOCKET_LISTEN);
+  socket_fields(e, sock);
+  set_field(e, 4, (__u64)(__s64)backlog);
+  return decide(e, conf);
+}
+
+SEC("lsm/socket_accept")
+int BPF_PROG(krsie_socket_accept, struct socket *sock, struct socket *newsock, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_SOCKET_ACCEPT);
+  socket_fields(e, sock);
+  return decide(e, conf);
+}
+
+SEC("lsm/socket_create")
+int BPF_PROG(krsie_socket_create, int family, int type, int protocol, int kern, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_SOCKET_CREATE);
+  set_field(e, 0, (__u64)(__s64)family);
+  set_field(e, 1, (__u64)(__s64)type);
+  set_field(e, 2, (__u64)(__s64)protocol);
+  set_field(e, 3, kern != 0);
+  return decide(e, conf);
+}
+
+SEC("lsm/socket_sendmsg")
+int BPF_PROG(krsie_socket_sendmsg, struct socket *sock, struct msghdr *msg, int size, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_SOCKET_SENDMSG);
+  socket_fields(e, sock);
+  set_field(e, 4, (__u64)(__s64)size);
+  struct sockaddr *name = BPF_CORE_READ(msg, msg_name);
+  sockaddr_fields(e, name, KRSIE_MAX_FIELDS, 5, 6);  /* the socket's own family stays field 0 */
+  return decide(e, conf);
+}
+
+/* ---- privileges ----------------------------------------------------------------------------- */
+
+SEC("lsm/capable")
+int BPF_PROG(krsie_capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_CAPABLE);
+  set_field(e, 0, (__u64)(__s64)cap);
+  set_field(e, 1, opts);
+  return decide(e, conf);
+}
+
+SEC("lsm/task_fix_setuid")
+int BPF_PROG(krsie_task_fix_setuid, struct cred *new, const struct cred *old, int flags, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_TASK_FIX_SETUID);
+  set_field(e, 0, BPF_CORE_READ(new, uid.val));
+  set_field(e, 1, BPF_CORE_READ(new, euid.val));
+  set_field(e, 2, BPF_CORE_READ(new, suid.val));
+  set_field(e, 3, BPF_CORE_READ(old, uid.val));
+  set_field(e, 4, BPF_CORE_READ(old, euid.val));
+  set_field(e, 5, (__u64)(__s64)flags);
+  return decide(e, conf);
+}
+
+SEC("lsm/task_fix_setgid")
+int BPF_PROG(krsie_task_fix_setgid, struct cred *new, const struct cred *old, int flags, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_TASK_FIX_SETGID);
+  set_field(e, 0, BPF_CORE_READ(new, gid.val));
+  set_field(e, 1, BPF_CORE_READ(new, egid.val));
+  set_field(e, 2, BPF_CORE_READ(new, sgid.val));
+  set_field(e, 3, BPF_CORE_READ(old, gid.val));
+  set_field(e, 4, BPF_CORE_READ(old, egid.val));
+  set_field(e, 5, (__u64)(__s64)flags);
+  return decide(e, conf);
+}
+
+static __always_inline void task_fields(struct krsie_eval *e, struct task_struct *t)
+{
+  set_field(e, 0, (__u64)(__s64)BPF_CORE_READ(t, tgid));
+  set_field(e, 1, BPF_CORE_READ(t, real_cred, uid.val));
+  char comm[16];
+  BPF_CORE_READ_STR_INTO(&comm, t, comm);
+  string_field(e, 2, comm);
+  set_field(e, KRSIE_F_TARGET_CONFINED, task_confined(t));
+}
+
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(krsie_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_PTRACE_ACCESS_CHECK);
+  task_fields(e, child);
+  set_field(e, 3, mode);
+  return decide(e, conf);
+}
+
+SEC("lsm/ptrace_traceme")
+int BPF_PROG(krsie_ptrace_traceme, struct task_struct *parent, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_PTRACE_TRACEME);
+  task_fields(e, parent);
+  return decide(e, conf);
+}
+
+SEC("lsm/task_kill")
+int BPF_PROG(krsie_task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig, const struct cred *cred,
+             int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_TASK_KILL);
+  set_field(e, 0, (__u64)(__s64)sig);
+  set_field(e, 1, (__u64)(__s64)BPF_CORE_READ(p, tgid));
+  set_field(e, 2, BPF_CORE_READ(p, real_cred, uid.val));
+  char comm[16];
+  BPF_CORE_READ_STR_INTO(&comm, p, comm);
+  string_field(e, 3, comm);
+  set_field(e, KRSIE_F_TARGET_CONFINED, task_confined(p));
+  return decide(e, conf);
+}
+
+/* ---- mount, modules, bpf -------------------------------------------------------------------- */
+
+SEC("lsm/sb_mount")
+int BPF_PROG(krsie_sb_mount, const char *dev_name, const struct path *path, const char *type, unsigned long flags,
+             void *data, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_SB_MOUNT);
+  string_field(e, 0, dev_name);
+  path_field(e, 1, 0, BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), conf);
+  string_field(e, 2, type);
+  set_field(e, 3, flags);
+  return decide(e, conf);
+}
+
+SEC("lsm/move_mount")
+int BPF_PROG(krsie_move_mount, const struct path *from_path, const struct path *to_path, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_MOVE_MOUNT);
+  path_field(e, 0, 0, BPF_CORE_READ(from_path, dentry), BPF_CORE_READ(from_path, mnt), conf);
+  path_field(e, 1, 1, BPF_CORE_READ(to_path, dentry), BPF_CORE_READ(to_path, mnt), conf);
+  return decide(e, conf);
+}
+
+SEC("lsm/kernel_read_file")
+int BPF_PROG(krsie_kernel_read_file, struct file *file, enum kernel_read_file_id id, bool contents, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_KERNEL_READ_FILE);
+  if (file)
+    path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+  set_field(e, 1, id);
+  set_field(e, 2, contents);
+  return decide(e, conf);
+}
+
+SEC("lsm/kernel_load_data")
+int BPF_PROG(krsie_kernel_load_data, enum kernel_load_data_id id, bool contents, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_KERNEL_LOAD_DATA);
+  set_field(e, 0, id);
+  set_field(e, 1, contents);
+  return decide(e, conf);
+}
+
+SEC("lsm/kernel_module_request")
+int BPF_PROG(krsie_kernel_module_request, char *kmod_name, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_KERNEL_MODULE_REQUEST);
+  string_field(e, 0, kmod_name);
+  return decide(e, conf);
+}
+
+SEC("lsm/bpf")
+int BPF_PROG(krsie_bpf, int cmd, union bpf_attr *attr, unsigned int size, int ret)
+{
+  KRSIE_PROLOGUE(KRSIE_HOOK_BPF);
+  set_field(e, 0, (__u64)(__s64)cmd);
+  set_field(e, 1, size);
+  return decide(e, conf);
+}
