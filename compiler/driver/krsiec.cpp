@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "ast/dump.h"
+#include "backend/generic.h"
 #include "backend/llvm_info.h"
 #include "krsie/version.h"
 #include "pir/print.h"
@@ -47,6 +48,8 @@ int main(int argc, char** argv) {
   bool werror = false;
   bool locations = false;
   unsigned error_limit = 50;
+  std::string backend = "generic";
+  std::string policy_name;
   app.add_option("input", input, "policy source (.krs)")->required();
   app.add_option("-o,--output", output, "output BPF object (policy.o)");
   app.add_flag("--check", check_only, "check the policy and report diagnostics; write nothing");
@@ -54,6 +57,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"ast", "pir", "maps", "llvm", "asm", "obj"}));
   app.add_flag("--locations", locations, "with --emit=pir: print the rule table with source locations");
   app.add_flag("--Werror,-W", werror, "treat warnings as errors");
+  app.add_option("--backend", backend, "code generator: generic (precompiled templates + maps) or llvm")
+      ->check(CLI::IsMember({"generic", "llvm"}))
+      ->capture_default_str();
+  app.add_option("--policy", policy_name, "the policy to compile when the file defines several");
   app.add_option("--stdlib", stdlib, "directory of the standard library (std/... imports)")->capture_default_str();
   app.add_option("--error-limit", error_limit, "stop after this many errors (0: no limit)")->capture_default_str();
 
@@ -94,8 +101,40 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  std::cerr << "krsiec: error: "
-            << (emit.empty() ? std::string("writing policy objects") : "--emit=" + emit)
-            << " is not implemented yet; use --check, --emit=ast or --emit=pir\n";
-  return k_exit_not_implemented;
+  if (emit == "llvm" || emit == "asm" || backend == "llvm") {
+    std::cerr << "krsiec: error: the LLVM backend is not implemented yet; use the generic backend "
+                 "(the default) with -o or --emit=maps\n";
+    return k_exit_not_implemented;
+  }
+  // The generic backend writes one policy per object.
+  const krsie::pir::Policy* policy = nullptr;
+  if (!policy_name.empty()) {
+    for (const auto& p : pir.policies)
+      if (p.name == policy_name) policy = &p;
+    if (!policy) {
+      std::cerr << "krsiec: error: no policy named '" << policy_name << "' in " << input << "\n";
+      return k_exit_errors;
+    }
+  } else if (pir.policies.size() == 1) {
+    policy = &pir.policies[0];
+  } else {
+    std::cerr << "krsiec: error: " << input << " defines " << pir.policies.size()
+              << " policies; choose one with --policy NAME (one policy per object)\n";
+    return k_exit_errors;
+  }
+  auto generic = krsie::backend::lower_generic(*policy, diags);
+  if (!generic) return fail();
+  if (emit == "maps") {
+    krsie::backend::print_maps(*generic, std::cout);
+    return 0;
+  }
+  if (output.empty()) output = policy->name + ".o";
+  std::string error = krsie::backend::write_policy_object(
+      output, krsie::backend::policy_metadata(*policy, *generic, std::string("krsiec ") + krsie::k_version),
+      krsie::backend::serialize_entries(*generic));
+  if (!error.empty()) {
+    std::cerr << "krsiec: error: " << error << "\n";
+    return k_exit_errors;
+  }
+  return 0;
 }

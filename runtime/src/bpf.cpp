@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdarg>
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 
@@ -59,6 +60,10 @@ void BpfMap::update(std::span<const std::byte> key, std::span<const std::byte> v
   if (err) throw RuntimeError(describe_errno("updating map " + name(), err), -err);
 }
 
+bool BpfMap::lookup(std::span<const std::byte> key, std::span<std::byte> value) const {
+  return bpf_map__lookup_elem(map_, key.data(), key.size(), value.data(), value.size(), 0) == 0;
+}
+
 void BpfLink::Destroy::operator()(bpf_link* link) const { bpf_link__destroy(link); }
 void BpfObject::Close::operator()(bpf_object* obj) const { bpf_object__close(obj); }
 
@@ -75,6 +80,24 @@ BpfObject BpfObject::open_memory(std::string_view name, std::span<const unsigned
                        err);
   }
   return BpfObject(obj);
+}
+
+void BpfObject::prepare(const std::vector<std::string>& programs,
+                        const std::map<std::string, std::uint32_t>& map_sizes) {
+  for (const std::string& p : programs)
+    if (!bpf_object__find_program_by_name(obj_.get(), p.c_str()))
+      throw RuntimeError("BPF object " + name() + " has no program " + p + " (policy and loader versions differ?)", ENOENT);
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj_.get()) {
+    bool wanted = std::find(programs.begin(), programs.end(), bpf_program__name(prog)) != programs.end();
+    bpf_program__set_autoload(prog, wanted);
+  }
+  for (const auto& [map_name, size] : map_sizes) {
+    bpf_map* m = bpf_object__find_map_by_name(obj_.get(), map_name.c_str());
+    if (!m) throw RuntimeError("BPF object " + name() + " has no map " + map_name, ENOENT);
+    if (int err = bpf_map__set_max_entries(m, size))
+      throw RuntimeError(describe_errno("sizing map " + map_name, err), -err);
+  }
 }
 
 void BpfObject::load() {
@@ -113,6 +136,7 @@ std::vector<BpfLink> BpfObject::attach_all() {
   std::vector<BpfLink> links;
   bpf_program* prog;
   bpf_object__for_each_program(prog, obj_.get()) {
+    if (!bpf_program__autoload(prog)) continue;
     t_libbpf_log.clear();
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {

@@ -403,6 +403,26 @@ def add_tree(writer, source, dest):
                 raise GuestError(f"{src}: only directories, files and symlinks can be copied")
 
 
+def stage_scenarios(source, staged, krsiec):
+    """Copies the scenarios to `staged` and compiles every policy (.krs) next to them into a
+    policy.o with krsiec on the host, as a user would: the guest only loads objects."""
+    if staged.exists():
+        shutil.rmtree(staged)
+    shutil.copytree(source, staged)
+    policies = sorted(staged.rglob("*.krs"))
+    if policies and not krsiec:
+        raise GuestError(f"{source} has policies (.krs) but no --krsiec was given to compile them")
+    for krs in policies:
+        obj = krs.with_suffix(".o")
+        proc = subprocess.run([str(krsiec), str(krs), "-o", str(obj)], capture_output=True, text=True,
+                              check=False)
+        if proc.returncode != 0:
+            raise GuestError(f"krsiec failed on {krs.relative_to(staged)} (exit {proc.returncode}):\n"
+                             f"{proc.stderr.strip()}")
+    log(f"compiled {len(policies)} policies with {krsiec}")
+    return staged
+
+
 def build_initramfs(out_path, init_script, busybox, bins, scenarios):
     """Writes the guest initramfs (uncompressed cpio newc) to out_path."""
     tmp = out_path.with_name(out_path.name + ".tmp")
@@ -669,8 +689,12 @@ def boot(args):
     log(f"kernel: {kernel.path} ({kernel.source})")
 
     started = time.monotonic()
+    scenarios = stage_scenarios(args.scenarios, work / "scenarios", args.krsiec)
+    timings["policy_compile_seconds"] = round(time.monotonic() - started, 2)
+
+    started = time.monotonic()
     initramfs = work / "initramfs.cpio"
-    build_initramfs(initramfs, args.init, args.busybox, args.bin, args.scenarios)
+    build_initramfs(initramfs, args.init, args.busybox, args.bin, scenarios)
     timings["initramfs_seconds"] = round(time.monotonic() - started, 2)
 
     driver_timeout = guest_timeout(args.timeout)
@@ -841,6 +865,7 @@ def parse_args(argv):
     boot.add_argument("--timeout", type=int, default=300,
                       help="host timeout for qemu in seconds (the guest's is derived from it)")
     boot.add_argument("--kernel-cache", type=Path, help="default: WORK/kernel-cache")
+    boot.add_argument("--krsiec", type=Path, help="compiler for the scenarios' policies (.krs)")
     boot.add_argument("--append", default="", help="extra kernel command line arguments")
     boot.add_argument("--init", type=Path, default=here / "init", help=argparse.SUPPRESS)
     boot.add_argument("--busybox", type=Path, default=Path("/bin/busybox"),

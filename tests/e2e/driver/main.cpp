@@ -7,7 +7,11 @@
 // The host runner (krsie_guest.py) parses these lines from the serial console. Every check a
 // scenario declares gets exactly one result line, even when the scenario fails to set up.
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -31,6 +35,7 @@
 #include "krsie/runtime/cgroup.h"
 #include "krsie/runtime/error.h"
 #include "krsie/runtime/inode.h"
+#include "krsie/runtime/policy.h"
 #include "krsie/templates.h"
 #include "krsie_abi.h"
 #include "scenario.h"
@@ -71,6 +76,81 @@ std::string one_line(std::string s, std::size_t max = 300) {
   return s;
 }
 
+// A socket address from "ADDR" and "PORT" (IPv4 or IPv6).
+bool make_addr(const std::string& addr, const std::string& port, sockaddr_storage& ss, socklen_t& len) {
+  std::memset(&ss, 0, sizeof ss);
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  int p = std::atoi(port.c_str());
+  if (inet_pton(AF_INET, addr.c_str(), &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(static_cast<uint16_t>(p));
+    len = sizeof(sockaddr_in);
+    return true;
+  }
+  if (inet_pton(AF_INET6, addr.c_str(), &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(p));
+    len = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+int pid_arg(const std::string& s) { return s == "parent" ? getppid() : std::atoi(s.c_str()); }
+
+// Performs a built-in action in the child; returns the errno of the system call under test
+// (0: it succeeded), or -1 when `verb` is not a syscall action (exec, sh).
+int syscall_action(const std::vector<std::string>& a) {
+  const std::string& verb = a[0];
+  auto rc = [](long r) { return r < 0 ? errno : 0; };
+  if (verb == "open-read" || verb == "open-write" || verb == "open-rdwr" || verb == "create") {
+    int flags = verb == "open-read" ? O_RDONLY : verb == "open-write" ? (O_WRONLY | O_APPEND)
+                : verb == "open-rdwr" ? O_RDWR : (O_WRONLY | O_CREAT | O_EXCL);
+    int fd = open(a[1].c_str(), flags, 0644);
+    return rc(fd);
+  }
+  if (verb == "connect" || verb == "connect-udp" || verb == "sendto-udp" || verb == "bind") {
+    sockaddr_storage ss;
+    socklen_t len;
+    if (!make_addr(a[1], a[2], ss, len)) return EINVAL;
+    int fd = socket(ss.ss_family, verb == "connect" ? SOCK_STREAM : (verb == "bind" ? SOCK_STREAM : SOCK_DGRAM), 0);
+    if (fd < 0) return errno;
+    if (verb == "bind") return rc(bind(fd, reinterpret_cast<sockaddr*>(&ss), len));
+    if (verb == "sendto-udp") return rc(sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&ss), len));
+    return rc(connect(fd, reinterpret_cast<sockaddr*>(&ss), len));
+  }
+  if (verb == "listen") {
+    sockaddr_storage ss;
+    socklen_t len;
+    make_addr("127.0.0.1", a[1], ss, len);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) return errno;
+    return rc(listen(fd, 1));
+  }
+  if (verb == "socket") return rc(socket(std::atoi(a[1].c_str()), std::atoi(a[2].c_str()), std::atoi(a[3].c_str())));
+  if (verb == "setuid") return rc(setuid(static_cast<uid_t>(std::atoi(a[1].c_str()))));
+  if (verb == "setgid") return rc(setgid(static_cast<gid_t>(std::atoi(a[1].c_str()))));
+  if (verb == "mkdir") return rc(mkdir(a[1].c_str(), 0755));
+  if (verb == "rmdir") return rc(rmdir(a[1].c_str()));
+  if (verb == "unlink") return rc(unlink(a[1].c_str()));
+  if (verb == "truncate") return rc(truncate(a[1].c_str(), 0));
+  if (verb == "rename") return rc(rename(a[1].c_str(), a[2].c_str()));
+  if (verb == "link") return rc(link(a[1].c_str(), a[2].c_str()));
+  if (verb == "symlink") return rc(symlink(a[1].c_str(), a[2].c_str()));
+  if (verb == "chmod") return rc(chmod(a[1].c_str(), static_cast<mode_t>(std::strtol(a[2].c_str(), nullptr, 8))));
+  if (verb == "ptrace-attach") {
+    int pid = pid_arg(a[1]);
+    long r = ptrace(PTRACE_ATTACH, pid, nullptr, nullptr);
+    if (r == 0) ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
+    return rc(r);
+  }
+  if (verb == "kill") return rc(kill(pid_arg(a[1]), std::atoi(a[2].c_str())));
+  return -1;
+}
+
 // Runs `argv` (or a built-in syscall action) in a new process inside `cgroup_dir`.
 ActionResult run_action(const std::string& cgroup_dir, const std::vector<std::string>& action) {
   int report[2], output[2];
@@ -93,9 +173,8 @@ ActionResult run_action(const std::string& cgroup_dir, const std::vector<std::st
       _exit(126);
     }
     const std::string& verb = action[0];
-    if (verb == "open-read" || verb == "open-write") {
-      int fd = open(action[1].c_str(), verb == "open-read" ? O_RDONLY : (O_WRONLY | O_APPEND));
-      report_err(fd < 0 ? errno : 0);
+    if (int err = syscall_action(action); err >= 0) {
+      report_err(err);
       _exit(0);
     }
     std::vector<std::string> args;
@@ -168,8 +247,10 @@ bool matches(const Outcome& want, const ActionResult& got) {
 // Everything one scenario set up, torn down in reverse order by the destructor.
 class ScenarioRun {
  public:
-  ScenarioRun(const Scenario& sc, std::string cgroup_root) : sc_(sc), root_(std::move(cgroup_root)) {}
+  ScenarioRun(const Scenario& sc, std::string cgroup_root, std::string dir)
+      : sc_(sc), root_(std::move(cgroup_root)), dir_(std::move(dir)) {}
   ~ScenarioRun() {
+    policies_.clear();
     loaded_.clear();  // detach programs before removing cgroups
     for (auto it = created_.rbegin(); it != created_.rend(); ++it) rmdir(it->c_str());
   }
@@ -251,8 +332,49 @@ class ScenarioRun {
     loaded_.push_back(std::move(loaded));
   }
 
+  // load POLICY.krs: the policy.o the host compiled next to it, on the policy's cgroup targets.
+  void load_policy(const Step& step) {
+    fs::path obj = fs::path(dir_) / step.args[0];
+    obj.replace_extension(".o");
+    runtime::PolicyObject object = runtime::PolicyObject::read_file(obj.string());
+    auto policy = std::make_unique<Policy>(Policy{runtime::LoadedPolicy::load(object), nullptr});
+    if (object.meta.cgroup_targets.empty()) throw runtime::RuntimeError("policy " + object.meta.name + " has no cgroup target");
+    for (const std::string& target : object.meta.cgroup_targets) policy->loaded.add_target(runtime::cgroup_id(target));
+    const runtime::PolicyMetadata& meta = policy->loaded.meta();
+    policy->events = std::make_unique<runtime::RingBufferReader>(
+        policy->loaded.object().map("krsie_events"), [this, &meta](std::span<const std::byte> rec) {
+          if (rec.size() < sizeof(krsie_event)) return;
+          krsie_event ev;
+          std::memcpy(&ev, rec.data(), sizeof ev);
+          static const char* decisions[] = {"allow", "deny", "audit", "kill"};
+          std::ostringstream line;
+          line << "policy=" << meta.name << " decision=" << decisions[ev.decision & 3]
+               << (ev.enforced ? "" : " (not enforced)") << " rule=" << ev.rule_id;
+          if (const runtime::RuleMetadata* r = meta.rule(ev.rule_id)) {
+            line << " hook=" << r->hook;
+            if (!r->locations.empty()) line << " at=" << r->locations.front();
+          } else if (ev.rule_id == KRSIE_RULE_PATH_TOO_DEEP) {
+            line << " reason=path-too-deep";
+          } else {
+            line << " reason=posture";
+          }
+          line << " pid=" << ev.tgid << " comm=" << std::string(ev.comm, strnlen(ev.comm, sizeof ev.comm));
+          if (ev.name[0]) line << " name=" << std::string(ev.name, strnlen(ev.name, sizeof ev.name));
+          line << " fields=" << ev.fields[0] << "," << ev.fields[1] << "," << ev.fields[2] << "," << ev.fields[3];
+          std::cout << "KRSIE-EVENT " << sc_.name << " " << line.str() << std::endl;
+        });
+    policy->loaded.attach();
+    policies_.push_back(std::move(policy));
+  }
+
+  void unload() {
+    drain_events();
+    policies_.clear();
+  }
+
   void drain_events() {
     for (auto& l : loaded_) l->events->drain();
+    for (auto& p : policies_) p->events->drain();
   }
 
  private:
@@ -262,8 +384,14 @@ class ScenarioRun {
     std::vector<std::string> paths;
     std::unique_ptr<runtime::RingBufferReader> events;
   };
+  struct Policy {
+    runtime::LoadedPolicy loaded;
+    std::unique_ptr<runtime::RingBufferReader> events;
+  };
   const Scenario& sc_;
   std::string root_;
+  std::string dir_;
+  std::vector<std::unique_ptr<Policy>> policies_;
   std::vector<std::string> created_;
   std::vector<std::unique_ptr<Loaded>> loaded_;
 };
@@ -274,17 +402,19 @@ void report(const Scenario& sc, const std::string& id, bool pass, const std::str
 }
 
 // Runs one scenario; returns the number of failed checks.
-int run_scenario(const Scenario& sc, const std::string& cgroup_root) {
+int run_scenario(const Scenario& sc, const std::string& cgroup_root, const std::string& dir) {
   std::cout << "KRSIE-SCENARIO " << sc.name << " BEGIN" << std::endl;
   int failures = 0;
   std::vector<std::string> pending = sc.expect_ids();
   try {
-    ScenarioRun run(sc, cgroup_root);
+    ScenarioRun run(sc, cgroup_root, dir);
     run.create_cgroups();
     for (const Step& step : sc.steps) {
       switch (step.kind) {
         case Step::Kind::setup: run.setup(step); break;
         case Step::Kind::template_load: run.load_template(step); break;
+        case Step::Kind::load_policy: run.load_policy(step); break;
+        case Step::Kind::unload: run.unload(); break;
         case Step::Kind::expect: {
           std::vector<std::string> action = step.args;
           ActionResult r = run_action(run.cgroup_dir(step.cgroup), action);
@@ -346,7 +476,7 @@ int main(int argc, char** argv) {
       ++failures;
       continue;
     }
-    failures += run_scenario(sc, *root);
+    failures += run_scenario(sc, *root, f.parent_path().string());
   }
   std::cout << "KRSIE-SUMMARY scenarios=" << files.size() << " failed-checks=" << failures << std::endl;
   return failures == 0 ? 0 : 1;

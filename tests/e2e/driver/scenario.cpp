@@ -1,6 +1,7 @@
 #include "scenario.h"
 
 #include <cerrno>
+#include <map>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -18,7 +19,14 @@ constexpr std::pair<const char*, int> k_errnos[] = {
     {"ELOOP", ELOOP}, {"ENAMETOOLONG", ENAMETOOLONG}, {"EAFNOSUPPORT", EAFNOSUPPORT},
 };
 
-const std::set<std::string> k_actions = {"open-read", "open-write", "exec", "sh"};
+// Built-in actions and how many arguments each takes (-1: at least one).
+const std::map<std::string, int> k_actions = {
+    {"open-read", 1}, {"open-write", 1}, {"open-rdwr", 1}, {"create", 1}, {"exec", -1}, {"sh", 1},
+    {"connect", 2},   {"connect-udp", 2}, {"sendto-udp", 2}, {"bind", 2}, {"listen", 1},
+    {"setuid", 1},    {"setgid", 1},      {"mkdir", 1},      {"unlink", 1}, {"rmdir", 1},
+    {"rename", 2},    {"link", 2},        {"symlink", 2},    {"chmod", 2},  {"truncate", 1},
+    {"socket", 3},    {"ptrace-attach", 1}, {"kill", 2},
+};
 
 bool valid_name(const std::string& s) {
   if (s.empty()) return false;
@@ -145,6 +153,19 @@ Scenario parse_scenario(const std::string& file, const std::string& text) {
       if (w[2].find("..") != std::string::npos)
         throw std::runtime_error(where + ": cgroup path must not contain '..'");
       sc.cgroups.push_back({w[1], w[2]});
+    } else if (directive == "load") {
+      if (w.size() != 2 || w[1].size() < 5 || w[1].compare(w[1].size() - 4, 4, ".krs") != 0)
+        throw std::runtime_error(where + ": expected 'load POLICY.krs' (compiled on the host by krsiec)");
+      Step s;
+      s.kind = Step::Kind::load_policy;
+      s.line = lineno;
+      s.args = {w[1]};
+      sc.steps.push_back(std::move(s));
+    } else if (directive == "unload") {
+      Step s;
+      s.kind = Step::Kind::unload;
+      s.line = lineno;
+      sc.steps.push_back(std::move(s));
     } else if (directive == "setup" || directive == "template") {
       if (w.size() < 2) throw std::runtime_error(where + ": '" + directive + "' needs arguments");
       Step s;
@@ -165,9 +186,17 @@ Scenario parse_scenario(const std::string& file, const std::string& text) {
         throw std::runtime_error(where + ": check id '" + w[1] + "' used twice");
       if (!cgroup_names.count(w[3]))
         throw std::runtime_error(where + ": unknown cgroup '" + w[3] + "' (declare it with 'cgroup')");
-      if (!k_actions.count(w[5]))
-        throw std::runtime_error(where + ": unknown action '" + w[5] +
-                                 "' (open-read, open-write, exec, sh)");
+      auto action = k_actions.find(w[5]);
+      if (action == k_actions.end()) {
+        std::string known;
+        for (auto& [name, _] : k_actions) known += (known.empty() ? "" : ", ") + name;
+        throw std::runtime_error(where + ": unknown action '" + w[5] + "' (" + known + ")");
+      }
+      int given = static_cast<int>(w.size()) - 6;
+      if ((action->second >= 0 && given != action->second) || (action->second < 0 && given < 1))
+        throw std::runtime_error(where + ": action '" + w[5] + "' takes " +
+                                 (action->second < 0 ? std::string("at least 1") : std::to_string(action->second)) +
+                                 " argument(s), got " + std::to_string(given));
       Step s;
       s.kind = Step::Kind::expect;
       s.line = lineno;

@@ -9,11 +9,17 @@
 //   setup ARG...                           a command run as root in the root cgroup; must exit 0
 //   template NAME KEY=VALUE...             load + attach an embedded BPF template through the
 //                                          runtime library (cgroup=, deny-inode=, mode=)
+//   load POLICY.krs                        load + attach the policy.o that the host compiled from
+//                                          POLICY.krs (next to the scenario) on its cgroup targets
+//   unload                                 detach and unload every policy loaded so far
 //   expect ID in CGROUP OUTCOME ACTION ARG...
 //                                          run ACTION in a fresh process inside CGROUP and compare
 //                                          with OUTCOME: ok | <errno name, e.g. EPERM> | exit=N
 //
-// Actions: open-read PATH, open-write PATH, exec PATH [ARG...], sh SCRIPT.
+// Actions (each reports the errno of its system call): open-read/open-write/open-rdwr/create
+// PATH, exec PATH [ARG...], sh SCRIPT, connect/connect-udp/sendto-udp/bind ADDR PORT, listen PORT,
+// setuid/setgid ID, mkdir/rmdir/unlink/truncate PATH, rename/link/symlink FROM TO, chmod PATH
+// OCTAL, socket FAMILY TYPE PROTO (numbers), ptrace-attach PID|parent, kill PID|parent SIG.
 
 #include <string>
 #include <vector>
@@ -28,7 +34,7 @@ struct Outcome {
 };
 
 struct Step {
-  enum class Kind { setup, template_load, expect };
+  enum class Kind { setup, template_load, load_policy, unload, expect };
   Kind kind = Kind::setup;
   int line = 0;
   // setup: argv; template_load: template name then KEY=VALUE items; expect: action argv.

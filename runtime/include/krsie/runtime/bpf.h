@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -29,6 +30,12 @@ class BpfMap {
   template <typename K, typename V>
   void update(const K& key, const V& value) {
     update(std::as_bytes(std::span(&key, 1)), std::as_bytes(std::span(&value, 1)));
+  }
+  // Reads key's value; false when absent.
+  bool lookup(std::span<const std::byte> key, std::span<std::byte> value) const;
+  template <typename K, typename V>
+  bool lookup(const K& key, V& value) const {
+    return lookup(std::as_bytes(std::span(&key, 1)), std::as_writable_bytes(std::span(&value, 1)));
   }
 
  private:
@@ -56,6 +63,10 @@ class BpfObject {
   // Parses the ELF (no kernel involved). `name` labels the object in errors and bpftool.
   static BpfObject open_memory(std::string_view name, std::span<const unsigned char> elf);
 
+  // Before load: only `programs` will load (others are skipped: never verified, never attached),
+  // and maps get the given max_entries. Throws when a named program or map does not exist.
+  void prepare(const std::vector<std::string>& programs, const std::map<std::string, std::uint32_t>& map_sizes);
+
   // Loads every program and creates every map; on failure the verifier log is in the error.
   void load();
 
@@ -64,7 +75,7 @@ class BpfObject {
   std::vector<std::string> program_names() const;
   std::vector<std::string> map_names() const;
 
-  // Attaches every program with the attach type its section names (lsm/..., etc.).
+  // Attaches every loaded program with the attach type its section names (lsm/..., etc.).
   std::vector<BpfLink> attach_all();
 
  private:

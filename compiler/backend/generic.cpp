@@ -1,0 +1,508 @@
+#include "backend/generic.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "backend/path_dfa.h"
+#include "krsie_abi.h"
+#include "pir/matchers.h"
+#include "pir/print.h"
+#include "sema/hook_catalog.h"
+
+namespace krsie::backend {
+
+namespace {
+
+const std::map<std::string, std::uint32_t>& hook_ids() {
+  static const std::map<std::string, std::uint32_t> ids = {
+      {"file_open", KRSIE_HOOK_FILE_OPEN},
+      {"bprm_check_security", KRSIE_HOOK_BPRM_CHECK_SECURITY},
+      {"path_mknod", KRSIE_HOOK_PATH_MKNOD},
+      {"path_unlink", KRSIE_HOOK_PATH_UNLINK},
+      {"path_rmdir", KRSIE_HOOK_PATH_RMDIR},
+      {"path_mkdir", KRSIE_HOOK_PATH_MKDIR},
+      {"path_rename", KRSIE_HOOK_PATH_RENAME},
+      {"path_link", KRSIE_HOOK_PATH_LINK},
+      {"path_symlink", KRSIE_HOOK_PATH_SYMLINK},
+      {"path_chmod", KRSIE_HOOK_PATH_CHMOD},
+      {"path_chown", KRSIE_HOOK_PATH_CHOWN},
+      {"path_truncate", KRSIE_HOOK_PATH_TRUNCATE},
+      {"socket_connect", KRSIE_HOOK_SOCKET_CONNECT},
+      {"socket_bind", KRSIE_HOOK_SOCKET_BIND},
+      {"socket_listen", KRSIE_HOOK_SOCKET_LISTEN},
+      {"socket_accept", KRSIE_HOOK_SOCKET_ACCEPT},
+      {"socket_create", KRSIE_HOOK_SOCKET_CREATE},
+      {"socket_sendmsg", KRSIE_HOOK_SOCKET_SENDMSG},
+      {"capable", KRSIE_HOOK_CAPABLE},
+      {"task_fix_setuid", KRSIE_HOOK_TASK_FIX_SETUID},
+      {"task_fix_setgid", KRSIE_HOOK_TASK_FIX_SETGID},
+      {"ptrace_access_check", KRSIE_HOOK_PTRACE_ACCESS_CHECK},
+      {"ptrace_traceme", KRSIE_HOOK_PTRACE_TRACEME},
+      {"sb_mount", KRSIE_HOOK_SB_MOUNT},
+      {"move_mount", KRSIE_HOOK_MOVE_MOUNT},
+      {"kernel_read_file", KRSIE_HOOK_KERNEL_READ_FILE},
+      {"kernel_load_data", KRSIE_HOOK_KERNEL_LOAD_DATA},
+      {"kernel_module_request", KRSIE_HOOK_KERNEL_MODULE_REQUEST},
+      {"bpf", KRSIE_HOOK_BPF},
+      {"task_kill", KRSIE_HOOK_TASK_KILL},
+  };
+  return ids;
+}
+
+template <typename T>
+std::vector<std::uint8_t> bytes_of(const T& v) {
+  std::vector<std::uint8_t> out(sizeof(T));
+  std::memcpy(out.data(), &v, sizeof(T));
+  return out;
+}
+
+std::string hex(const std::vector<std::uint8_t>& b) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (std::uint8_t c : b) s += {digits[c >> 4], digits[c & 15]};
+  return s;
+}
+
+std::uint8_t decision_code(pir::Decision d) {
+  switch (d) {
+    case pir::Decision::allow: return KRSIE_DECISION_ALLOW;
+    case pir::Decision::audit: return KRSIE_DECISION_AUDIT;
+    case pir::Decision::deny: return KRSIE_DECISION_DENY;
+    case pir::Decision::kill: return KRSIE_DECISION_KILL;
+  }
+  return KRSIE_DECISION_DENY;
+}
+
+// Index of a field in the template's field vector (see krsie_abi.h).
+std::optional<std::uint32_t> field_index(const hooks::Hook& hook, const std::string& field) {
+  if (field == "is_owner") return KRSIE_F_IS_OWNER;
+  if (field == "target_confined") return KRSIE_F_TARGET_CONFINED;
+  for (std::size_t i = 0; i < hook.fields.size(); ++i)
+    if (hook.fields[i].name == field) return static_cast<std::uint32_t>(i);
+  auto common = hooks::common_fields();
+  for (std::size_t i = 0; i < common.size(); ++i)
+    if (common[i].name == field) return KRSIE_F_COMMON + static_cast<std::uint32_t>(i);
+  return std::nullopt;
+}
+
+// Distinct value sets of one (hook, field): each gets a bit.
+template <typename Set>
+struct SetTable {
+  std::vector<Set> sets;
+  std::optional<std::uint32_t> bit(const Set& s) {
+    auto it = std::find(sets.begin(), sets.end(), s);
+    if (it != sets.end()) return static_cast<std::uint32_t>(it - sets.begin());
+    if (sets.size() >= 64) return std::nullopt;
+    sets.push_back(s);
+    return static_cast<std::uint32_t>(sets.size() - 1);
+  }
+};
+
+class Lowering {
+ public:
+  Lowering(const pir::Policy& p, DiagnosticEngine& diags) : policy_(p), diags_(diags) {}
+
+  std::optional<GenericPolicy> run() {
+    out_.name = policy_.name;
+    out_.enforce = policy_.mode == pir::Mode::enforce;
+    for (const pir::Hook& h : policy_.hooks) hook(h);
+    if (failed_) return std::nullopt;
+    emit_dfas();
+    if (failed_) return std::nullopt;
+    krsie_config cfg{out_.enforce ? 1u : 0u, 10000u};
+    add("krsie_config", bytes_of(std::uint32_t{0}), bytes_of(cfg), std::string("config enforce=") + (out_.enforce ? "1" : "0") + " events_per_sec=10000");
+    std::sort(out_.programs.begin(), out_.programs.end());
+    // Sizes: at least 1 entry, the kernel refuses max_entries 0.
+    auto size = [&](const char* m) { return std::max<std::uint32_t>(1, counts_[m]); };
+    out_.map_sizes = {{"krsie_rules", size("krsie_rules")},           {"krsie_dfa_edges", size("krsie_dfa_edges")},
+                      {"krsie_dfa_states", size("krsie_dfa_states")}, {"krsie_lpm4", size("krsie_lpm4")},
+                      {"krsie_lpm6", size("krsie_lpm6")},             {"krsie_strings", size("krsie_strings")}};
+    return std::move(out_);
+  }
+
+ private:
+  SourceRange origin_of(std::uint32_t rule_id) const {
+    for (const pir::RuleInfo& info : policy_.rule_table)
+      if (info.id == rule_id && !info.origins.empty()) return info.origins.front();
+    return policy_.origin;
+  }
+
+  void error(std::uint32_t rule_id, const std::string& message) {
+    failed_ = true;
+    diags_.error(origin_of(rule_id), message);
+  }
+
+  void add(const std::string& map, std::vector<std::uint8_t> key, std::vector<std::uint8_t> value, std::string text) {
+    counts_[map]++;
+    out_.dump.push_back(map + " " + text);
+    out_.entries.push_back({map, std::move(key), std::move(value)});
+  }
+
+  struct HookState {
+    std::uint32_t id = 0;
+    const hooks::Hook* hook = nullptr;
+    std::map<std::uint32_t, SetTable<std::vector<pir::PathPattern>>> paths;  // by field index
+    std::map<std::uint32_t, std::uint32_t> path_slot;                           // field -> dfa[] slot
+    SetTable<std::vector<pir::PathPattern>> exe;
+    std::map<std::uint32_t, SetTable<std::vector<pir::Cidr>>> addrs;
+    std::map<std::uint32_t, SetTable<std::vector<std::string>>> strings;
+    krsie_hook_conf conf{};
+  };
+
+  bool constraint(HookState& hs, std::uint32_t rule_id, const pir::Constraint& c, krsie_constraint& out,
+                  std::vector<std::vector<pir::IntRange>>& splits) {
+    auto idx = field_index(*hs.hook, c.field);
+    if (!idx) {
+      error(rule_id, "generic backend: hook " + std::string(hs.hook->name) + " has no field " + c.field);
+      return false;
+    }
+    out = {};
+    out.field = static_cast<std::uint8_t>(*idx);
+    out.negated = c.negated;
+    switch (c.matcher.kind) {
+      case pir::Matcher::Kind::int_set:
+        out.kind = KRSIE_C_RANGES;
+        if (c.matcher.ints.size() > KRSIE_MAX_RANGES) {
+          if (c.negated) {
+            error(rule_id, "generic backend: `not in` with more than " + std::to_string(KRSIE_MAX_RANGES) +
+                               " ranges on field " + c.field + " is not supported");
+            return false;
+          }
+          splits.push_back(c.matcher.ints);  // expanded into several rule entries by the caller
+        }
+        out.nranges = static_cast<std::uint8_t>(std::min<std::size_t>(c.matcher.ints.size(), KRSIE_MAX_RANGES));
+        for (std::size_t i = 0; i < out.nranges; ++i) out.ranges[i] = {c.matcher.ints[i].lo, c.matcher.ints[i].hi};
+        return true;
+      case pir::Matcher::Kind::flags_all: out.kind = KRSIE_C_FLAGS_ALL; out.mask = c.matcher.mask; return true;
+      case pir::Matcher::Kind::flags_any: out.kind = KRSIE_C_FLAGS_ANY; out.mask = c.matcher.mask; return true;
+      case pir::Matcher::Kind::boolean: out.kind = KRSIE_C_BOOL; out.mask = c.matcher.value; return true;
+      case pir::Matcher::Kind::path_set: {
+        std::optional<std::uint32_t> bit;
+        if (c.field == "exe") {
+          bit = hs.exe.bit(c.matcher.paths);
+          hs.conf.needs_exe = 1;
+        } else {
+          if (!hs.path_slot.count(*idx)) {
+            if (hs.path_slot.size() >= 3) {
+              error(rule_id, "generic backend: more than 3 path fields in hook " + std::string(hs.hook->name));
+              return false;
+            }
+            std::uint32_t slot = static_cast<std::uint32_t>(hs.path_slot.size());
+            hs.path_slot[*idx] = slot;
+          }
+          bit = hs.paths[*idx].bit(c.matcher.paths);
+        }
+        if (!bit) {
+          error(rule_id, "generic backend: more than 64 distinct path sets on " + std::string(hs.hook->name) + "." + c.field);
+          return false;
+        }
+        out.kind = KRSIE_C_BIT;
+        out.arg = *bit;
+        return true;
+      }
+      case pir::Matcher::Kind::addr_set: {
+        auto bit = hs.addrs[*idx].bit(c.matcher.cidrs);
+        if (!bit) {
+          error(rule_id, "generic backend: more than 64 distinct address sets on " + std::string(hs.hook->name) + "." + c.field);
+          return false;
+        }
+        out.kind = KRSIE_C_BIT;
+        out.arg = *bit;
+        return true;
+      }
+      case pir::Matcher::Kind::string_set: {
+        for (const std::string& s : c.matcher.strings)
+          if (s.size() >= KRSIE_MAX_STRING) {
+            error(rule_id, "generic backend: string '" + s + "' is longer than " + std::to_string(KRSIE_MAX_STRING - 1) + " bytes");
+            return false;
+          }
+        auto bit = hs.strings[*idx].bit(c.matcher.strings);
+        if (!bit) {
+          error(rule_id, "generic backend: more than 64 distinct string sets on " + std::string(hs.hook->name) + "." + c.field);
+          return false;
+        }
+        out.kind = KRSIE_C_BIT;
+        out.arg = *bit;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void hook(const pir::Hook& h) {
+    auto id = hook_ids().find(h.name);
+    const hooks::Hook* catalogue = hooks::find(h.name);
+    if (id == hook_ids().end() || !catalogue) {
+      failed_ = true;
+      SourceRange at = h.rules.empty() ? policy_.origin : origin_of(h.rules.front().id);
+      diags_.error(at, "hook '" + h.name + "' has no generic template: this rule needs the LLVM backend (--backend=llvm)");
+      return;
+    }
+    HookState hs;
+    hs.id = id->second;
+    hs.hook = catalogue;
+    std::uint32_t index = 0;
+    for (const pir::Rule& r : h.rules) {
+      if (r.constraints.size() > KRSIE_MAX_CONSTRAINTS) {
+        error(r.id, "generic backend: a rule may test at most " + std::to_string(KRSIE_MAX_CONSTRAINTS) + " fields");
+        continue;
+      }
+      krsie_rule_entry e{};
+      e.rule_id = r.id;
+      e.decision = decision_code(r.decision);
+      e.err = r.err;
+      e.nconstraints = static_cast<std::uint8_t>(r.constraints.size());
+      if (r.subject) {
+        auto bit = hs.exe.bit(r.subject->paths);
+        if (!bit) {
+          error(r.id, "generic backend: more than 64 distinct `from` subjects in hook " + h.name);
+          continue;
+        }
+        e.has_subject = 1;
+        e.subject_bit = static_cast<std::uint8_t>(*bit);
+        hs.conf.needs_exe = 1;
+      }
+      std::vector<std::vector<pir::IntRange>> splits;
+      std::vector<std::size_t> split_at;
+      bool ok = true;
+      for (std::size_t i = 0; i < r.constraints.size() && ok; ++i) {
+        std::size_t before = splits.size();
+        ok = constraint(hs, r.id, r.constraints[i], e.c[i], splits);
+        if (splits.size() != before) split_at.push_back(i);
+      }
+      if (!ok) continue;
+      // Constraints with more ranges than an entry holds: one entry per chunk combination
+      // (same rule id and decision, consecutive: first match semantics are unchanged).
+      std::vector<krsie_rule_entry> expanded = {e};
+      for (std::size_t s = 0; s < splits.size(); ++s) {
+        std::vector<krsie_rule_entry> next;
+        for (const krsie_rule_entry& base : expanded)
+          for (std::size_t chunk = 0; chunk < splits[s].size(); chunk += KRSIE_MAX_RANGES) {
+            krsie_rule_entry copy = base;
+            krsie_constraint& c = copy.c[split_at[s]];
+            c.nranges = static_cast<std::uint8_t>(std::min<std::size_t>(KRSIE_MAX_RANGES, splits[s].size() - chunk));
+            for (std::size_t k = 0; k < c.nranges; ++k) c.ranges[k] = {splits[s][chunk + k].lo, splits[s][chunk + k].hi};
+            next.push_back(copy);
+          }
+        expanded = std::move(next);
+      }
+      for (const krsie_rule_entry& entry : expanded) {
+        if (index >= KRSIE_MAX_RULES_PER_HOOK) {
+          error(r.id, "generic backend: more than " + std::to_string(KRSIE_MAX_RULES_PER_HOOK) + " rules in hook " + h.name);
+          return;
+        }
+        krsie_rule_key key{hs.id, index};
+        std::ostringstream text;
+        text << h.name << "[" << index << "] rule=" << r.id << " " << pir::decision_name(r.decision);
+        if (r.subject) text << " subject=exe#" << int(entry.subject_bit);
+        for (std::size_t i = 0; i < entry.nconstraints; ++i) {
+          const krsie_constraint& c = entry.c[i];
+          text << " | f" << int(c.field) << (c.negated ? " not" : "");
+          switch (c.kind) {
+            case KRSIE_C_RANGES:
+              text << " ranges";
+              for (std::size_t k = 0; k < c.nranges; ++k) text << " " << c.ranges[k].lo << "-" << c.ranges[k].hi;
+              break;
+            case KRSIE_C_FLAGS_ALL: text << " all 0x" << std::hex << c.mask << std::dec; break;
+            case KRSIE_C_FLAGS_ANY: text << " any 0x" << std::hex << c.mask << std::dec; break;
+            case KRSIE_C_BOOL: text << " bool " << c.mask; break;
+            case KRSIE_C_BIT: text << " set#" << c.arg; break;
+          }
+        }
+        add("krsie_rules", bytes_of(key), bytes_of(entry), text.str());
+        ++index;
+      }
+    }
+    hs.conf.nrules = index;
+    hs.conf.posture = decision_code(h.posture);
+    hs.conf.used = 1;
+    out_.programs.push_back("krsie_" + h.name);
+    hooks_.push_back(std::move(hs));
+  }
+
+  // Address and string sets -> LPM / hash entries with set masks.
+  void emit_sets(HookState& hs) {
+    for (auto& [field, table] : hs.addrs) {
+      std::uint32_t table_id = (hs.id << 8) | field;
+      std::set<pir::Cidr> all;
+      for (const auto& set : table.sets) all.insert(set.begin(), set.end());
+      for (const pir::Cidr& c : all) {
+        // The longest match must carry every set that contains it (LPM returns one entry).
+        std::uint64_t mask = 0;
+        for (std::size_t i = 0; i < table.sets.size(); ++i)
+          for (const pir::Cidr& s : table.sets[i]) {
+            pir::Matcher outer{.kind = pir::Matcher::Kind::addr_set, .cidrs = {s}};
+            pir::Matcher inner{.kind = pir::Matcher::Kind::addr_set, .cidrs = {c}};
+            if (pir::covers(outer, inner)) mask |= 1ull << i;
+          }
+        if (c.v6) {
+          krsie_lpm6_key k{32u + c.prefix, table_id, {}};
+          std::memcpy(k.addr, c.addr.data(), 16);
+          add("krsie_lpm6", bytes_of(k), bytes_of(mask), std::string(hs.hook->name) + ".f" + std::to_string(field) + " " + c.text() + " sets=0x" + hex(bytes_of(mask)));
+        } else {
+          krsie_lpm4_key k{32u + c.prefix, table_id, {}};
+          std::memcpy(k.addr, c.addr.data(), 4);
+          add("krsie_lpm4", bytes_of(k), bytes_of(mask), std::string(hs.hook->name) + ".f" + std::to_string(field) + " " + c.text() + " sets=0x" + hex(bytes_of(mask)));
+        }
+      }
+    }
+    for (auto& [field, table] : hs.strings) {
+      std::map<std::string, std::uint64_t> masks;
+      for (std::size_t i = 0; i < table.sets.size(); ++i)
+        for (const std::string& s : table.sets[i]) masks[s] |= 1ull << i;
+      for (auto& [s, mask] : masks) {
+        krsie_string_key k{};
+        k.table = (hs.id << 8) | field;
+        std::memcpy(k.s, s.data(), s.size());
+        std::uint64_t m = mask;
+        add("krsie_strings", bytes_of(k), bytes_of(m), std::string(hs.hook->name) + ".f" + std::to_string(field) + " \"" + s + "\" sets=" + std::to_string(m));
+      }
+    }
+  }
+
+  // Compiles one automaton and appends its states at `next_state_`; returns its start state.
+  std::uint32_t emit_dfa(const std::string& label, const std::vector<std::vector<pir::PathPattern>>& sets) {
+    std::vector<PathSet> input;
+    for (const auto& s : sets) input.push_back(PathSet{s});
+    std::string err;
+    auto dfa = compile_reverse_dfa(input, &err);
+    if (!dfa) {
+      failed_ = true;
+      diags_.error(policy_.origin, "generic backend: path patterns of " + label + " do not compile: " + err);
+      return KRSIE_DFA_DEAD;
+    }
+    std::uint32_t base = next_state_;
+    auto global = [&](std::uint32_t s) { return s == Dfa::k_dead ? KRSIE_DFA_DEAD : s + base; };
+    for (std::uint32_t s = 0; s < dfa->states.size(); ++s) {
+      const Dfa::State& st = dfa->states[s];
+      krsie_dfa_state value{global(st.other), 0, st.accept};
+      std::uint32_t key = base + s;
+      add("krsie_dfa_states", bytes_of(key), bytes_of(value),
+          label + " state " + std::to_string(key) + " other=" + (st.other == Dfa::k_dead ? "dead" : std::to_string(global(st.other))) +
+              " accept=0x" + [&] { std::ostringstream o; o << std::hex << st.accept; return o.str(); }());
+      for (auto [byte, next] : st.edges) {
+        krsie_dfa_key k{key, byte};
+        std::uint32_t v = global(next);
+        char esc[8];
+        std::snprintf(esc, sizeof esc, "\\x%02x", byte);
+        std::string shown = byte >= 0x21 && byte < 0x7f ? std::string(1, static_cast<char>(byte)) : std::string(esc);
+        add("krsie_dfa_edges", bytes_of(k), bytes_of(v),
+            label + " " + std::to_string(key) + " '" + shown + "' -> " + (next == Dfa::k_dead ? "dead" : std::to_string(v)));
+      }
+    }
+    next_state_ += static_cast<std::uint32_t>(dfa->states.size());
+    return dfa->states.empty() ? KRSIE_DFA_DEAD : base;
+  }
+
+  void emit_dfas() {
+    for (HookState& hs : hooks_) {
+      for (auto& d : hs.conf.dfa) d = KRSIE_DFA_DEAD;
+      hs.conf.exe_dfa = KRSIE_DFA_DEAD;
+      for (auto& [field, slot] : hs.path_slot)
+        hs.conf.dfa[slot] = emit_dfa(std::string(hs.hook->name) + ".f" + std::to_string(field), hs.paths[field].sets);
+      if (!hs.exe.sets.empty()) hs.conf.exe_dfa = emit_dfa(std::string(hs.hook->name) + ".exe", hs.exe.sets);
+      emit_sets(hs);
+      std::uint32_t key = hs.id;
+      std::ostringstream text;
+      text << std::string(hs.hook->name) << " nrules=" << hs.conf.nrules << " posture=" << int(hs.conf.posture)
+           << " needs_exe=" << int(hs.conf.needs_exe);
+      for (int i = 0; i < 3; ++i)
+        if (hs.conf.dfa[i] != KRSIE_DFA_DEAD) text << " dfa" << i << "=" << hs.conf.dfa[i];
+      if (hs.conf.exe_dfa != KRSIE_DFA_DEAD) text << " exe_dfa=" << hs.conf.exe_dfa;
+      add("krsie_hooks", bytes_of(key), bytes_of(hs.conf), text.str());
+    }
+  }
+
+  const pir::Policy& policy_;
+  DiagnosticEngine& diags_;
+  GenericPolicy out_;
+  std::vector<HookState> hooks_;
+  std::map<std::string, std::uint32_t> counts_;
+  std::uint32_t next_state_ = 0;
+  bool failed_ = false;
+};
+
+}  // namespace
+
+std::optional<GenericPolicy> lower_generic(const pir::Policy& policy, DiagnosticEngine& diags) {
+  return Lowering(policy, diags).run();
+}
+
+void print_maps(const GenericPolicy& g, std::ostream& out) {
+  out << "policy " << g.name << " enforce=" << (g.enforce ? 1 : 0) << "\n";
+  out << "programs";
+  for (const std::string& p : g.programs) out << " " << p;
+  out << "\n";
+  for (auto& [map, size] : g.map_sizes) out << "size " << map << " " << size << "\n";
+  for (const std::string& line : g.dump) out << line << "\n";
+}
+
+std::string policy_metadata(const pir::Policy& policy, const GenericPolicy& g, const std::string& compiler_version) {
+  nlohmann::ordered_json meta;
+  meta["format"] = "krsie-policy";
+  meta["abi"] = KRSIE_ABI_VERSION;
+  meta["backend"] = "generic";
+  meta["compiler"] = compiler_version;
+  meta["name"] = policy.name;
+  meta["mode"] = policy.mode == pir::Mode::enforce ? "enforce" : "audit";
+  nlohmann::ordered_json targets = nlohmann::ordered_json::array();
+  for (const pir::Target& t : policy.targets) {
+    nlohmann::ordered_json j;
+    if (t.kind == pir::Target::Kind::cgroup) {
+      j["cgroup"] = t.cgroup_path;
+    } else {
+      j["pod"] = {{"namespace", t.pod_namespace}, {"labels", t.labels}, {"container", t.container}};
+    }
+    targets.push_back(j);
+  }
+  meta["targets"] = targets;
+  meta["programs"] = g.programs;
+  meta["map_sizes"] = g.map_sizes;
+  nlohmann::ordered_json hooks_by_rule = nlohmann::ordered_json::object();
+  for (const pir::Hook& h : policy.hooks)
+    for (const pir::Rule& r : h.rules) hooks_by_rule[std::to_string(r.id)] = h.name;
+  nlohmann::ordered_json rules = nlohmann::ordered_json::array();
+  for (const pir::RuleInfo& info : policy.rule_table) {
+    nlohmann::ordered_json j;
+    j["id"] = info.id;
+    j["hook"] = hooks_by_rule.value(std::to_string(info.id), "");
+    nlohmann::ordered_json locs = nlohmann::ordered_json::array();
+    for (const SourceRange& o : info.origins) {
+      auto lc = o.file->line_col(o.begin);
+      locs.push_back(o.file->name() + ":" + std::to_string(lc.line) + ":" + std::to_string(lc.column));
+    }
+    j["locations"] = locs;
+    j["source"] = info.origins.empty() ? "" : std::string(info.origins.front().file->line_text(info.origins.front().file->line_col(info.origins.front().begin).line));
+    if (!info.message.empty()) j["message"] = info.message;
+    if (!info.tag.empty()) j["tag"] = info.tag;
+    rules.push_back(j);
+  }
+  meta["rules"] = rules;
+  return meta.dump(1);
+}
+
+std::vector<std::uint8_t> serialize_entries(const GenericPolicy& g) {
+  // Records: u32 name length, name, u32 key length, key, u32 value length, value (little endian).
+  const char magic[8] = {'K', 'R', 'S', 'M', 'A', 'P', 'S', '1'};
+  std::vector<std::uint8_t> out(magic, magic + 8);
+  auto put32 = [&](std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  };
+  put32(static_cast<std::uint32_t>(g.entries.size()));
+  for (const MapEntry& e : g.entries) {
+    put32(static_cast<std::uint32_t>(e.map.size()));
+    out.insert(out.end(), e.map.begin(), e.map.end());
+    put32(static_cast<std::uint32_t>(e.key.size()));
+    out.insert(out.end(), e.key.begin(), e.key.end());
+    put32(static_cast<std::uint32_t>(e.value.size()));
+    out.insert(out.end(), e.value.begin(), e.value.end());
+  }
+  return out;
+}
+
+}  // namespace krsie::backend

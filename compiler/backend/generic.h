@@ -1,0 +1,55 @@
+#pragma once
+// The generic backend: lowers one PIR policy into the contents of the maps that drive the
+// precompiled templates of bpf-templates/generic.bpf.c, and packages template + map contents +
+// metadata into one policy.o (format: docs/policy-object.md).
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "pir/pir.h"
+#include "support/diagnostics.h"
+
+namespace krsie::backend {
+
+// One map entry, as raw bytes in the ABI layout of krsie_abi.h.
+struct MapEntry {
+  std::string map;
+  std::vector<std::uint8_t> key;
+  std::vector<std::uint8_t> value;
+};
+
+struct GenericPolicy {
+  std::string name;
+  bool enforce = true;
+  std::vector<std::string> programs;           // template programs to load (used hooks), sorted
+  std::vector<MapEntry> entries;               // deterministic order
+  std::map<std::string, std::uint32_t> map_sizes;  // max_entries the loader must set
+  // Human-readable dump of every entry (for --emit=maps), one line each.
+  std::vector<std::string> dump;
+};
+
+// Lowers `policy`; reports what the generic backend cannot express (a hook without a template,
+// too many sets or constraints) at the policy's rules. nullopt after an error.
+std::optional<GenericPolicy> lower_generic(const pir::Policy& policy, DiagnosticEngine& diags);
+
+// --emit=maps: the entries as stable text.
+void print_maps(const GenericPolicy& g, std::ostream& out);
+
+// Metadata (JSON) stored in policy.o: name, mode, targets, programs, map sizes, rule table with
+// source locations. Deterministic (sorted keys).
+std::string policy_metadata(const pir::Policy& policy, const GenericPolicy& g, const std::string& compiler_version);
+
+// Serializes the map entries (the .krsie.maps section format).
+std::vector<std::uint8_t> serialize_entries(const GenericPolicy& g);
+
+// Writes policy.o: the generic template ELF with .krsie.meta and .krsie.maps added. Writes to a
+// temporary file and renames it into place, so no partial object is ever left at `path`.
+// Returns an error message, or "" on success.
+std::string write_policy_object(const std::string& path, const std::string& metadata,
+                                const std::vector<std::uint8_t>& maps);
+
+}  // namespace krsie::backend

@@ -1,0 +1,67 @@
+// policy.o writer: the generic template object plus the policy's sections, via LLVM's objcopy
+// library (the same code as llvm-objcopy --add-section).
+#include <llvm/ObjCopy/CommonConfig.h>
+#include <llvm/ObjCopy/ConfigManager.h>
+#include <llvm/ObjCopy/ELF/ELFConfig.h>
+#include <llvm/ObjCopy/ELF/ELFObjcopy.h>
+#include <llvm/Object/ELFObjectFile.h>
+#include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "backend/generic.h"
+#include "krsie/templates.h"
+
+namespace krsie::backend {
+
+std::string write_policy_object(const std::string& path, const std::string& metadata,
+                                const std::vector<std::uint8_t>& maps) {
+  const templates::Template* tmpl = templates::find("generic");
+  if (!tmpl) return "the generic template is not embedded in this krsiec";
+  llvm::StringRef elf(reinterpret_cast<const char*>(tmpl->elf.data()), tmpl->elf.size());
+  auto input = llvm::object::ObjectFile::createObjectFile(llvm::MemoryBufferRef(elf, "generic.bpf.o"));
+  if (!input) return "cannot read the generic template: " + llvm::toString(input.takeError());
+  auto* elf_object = llvm::dyn_cast<llvm::object::ELFObjectFileBase>(input->get());
+  if (!elf_object) return "the generic template is not an ELF object";
+
+  llvm::objcopy::CommonConfig config;
+  config.InputFilename = "generic.bpf.o";
+  config.OutputFilename = path;
+  config.AddSection.emplace_back(".krsie.meta", llvm::MemoryBuffer::getMemBufferCopy(metadata, ".krsie.meta"));
+  config.AddSection.emplace_back(
+      ".krsie.maps", llvm::MemoryBuffer::getMemBufferCopy(
+                         llvm::StringRef(reinterpret_cast<const char*>(maps.data()), maps.size()), ".krsie.maps"));
+  llvm::objcopy::ELFConfig elf_config;
+
+  std::string bytes;
+  llvm::raw_string_ostream out(bytes);
+  if (llvm::Error err = llvm::objcopy::elf::executeObjcopyOnBinary(config, elf_config, *elf_object, out))
+    return "writing policy object: " + llvm::toString(std::move(err));
+  out.flush();
+
+  // Write aside and rename: a crash or a full disk never leaves a partial policy.o behind.
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
+    if (!file) return "cannot write " + tmp;
+    file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    file.close();
+    if (!file) {
+      std::remove(tmp.c_str());
+      return "cannot write " + tmp;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    return "cannot create " + path + ": " + ec.message();
+  }
+  return "";
+}
+
+}  // namespace krsie::backend

@@ -1,0 +1,80 @@
+#pragma once
+// A policy.o written by krsiec (either backend): its metadata, and loading it into the kernel.
+// Format: docs/policy-object.md. Loading is all-or-nothing: on any error nothing stays loaded
+// or attached (every kernel object is owned by RAII handles that the error unwinds).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "krsie/runtime/bpf.h"
+
+namespace krsie::runtime {
+
+struct RuleMetadata {
+  std::uint32_t id = 0;
+  std::string hook;
+  std::vector<std::string> locations;  // "file:line:col"
+  std::string source;                  // the first location's source line
+  std::string message;
+  std::string tag;
+};
+
+struct PolicyMetadata {
+  std::string name;
+  std::string mode;                    // "enforce" | "audit"
+  std::string backend;
+  std::string compiler;
+  int abi = 0;
+  std::vector<std::string> cgroup_targets;  // cgroup v2 paths named by the policy
+  std::size_t pod_targets = 0;              // selectors a node agent resolves (not krsie-load)
+  std::vector<std::string> programs;        // programs to load and attach
+  std::map<std::string, std::uint32_t> map_sizes;
+  std::vector<RuleMetadata> rules;
+  const RuleMetadata* rule(std::uint32_t id) const;
+};
+
+struct MapRecord {
+  std::string map;
+  std::vector<std::uint8_t> key;
+  std::vector<std::uint8_t> value;
+};
+
+// The parts of a policy.o: the ELF, its metadata and its map contents. Throws RuntimeError with
+// a precise reason for anything malformed (not ELF, missing or corrupt sections, wrong ABI).
+struct PolicyObject {
+  std::vector<std::uint8_t> elf;
+  PolicyMetadata meta;
+  std::vector<MapRecord> records;
+  static PolicyObject parse(std::vector<std::uint8_t> bytes);
+  static PolicyObject read_file(const std::string& path);
+};
+
+// A policy loaded into the kernel: programs verified, maps filled, not yet attached.
+class LoadedPolicy {
+ public:
+  // Opens, sizes maps, loads only the policy's programs, fills the maps.
+  static LoadedPolicy load(const PolicyObject& policy);
+
+  // Confines the cgroup with this id (and its descendants).
+  void add_target(std::uint64_t cgroup_id);
+  // Sets enforce (true) or audit (false) mode.
+  void set_enforce(bool enforce);
+  // Attaches every program of the policy; on failure nothing stays attached.
+  void attach();
+  void detach() { links_.clear(); }
+
+  BpfObject& object() { return *object_; }
+  const PolicyMetadata& meta() const { return meta_; }
+
+ private:
+  LoadedPolicy(std::unique_ptr<BpfObject> object, PolicyMetadata meta) : object_(std::move(object)), meta_(std::move(meta)) {}
+  std::unique_ptr<BpfObject> object_;
+  PolicyMetadata meta_;
+  std::vector<BpfLink> links_;
+};
+
+}  // namespace krsie::runtime
