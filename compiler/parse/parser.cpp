@@ -527,8 +527,18 @@ bool check_nesting(antlr4::CommonTokenStream& tokens, const SourceFile& file, co
                    DiagnosticEngine& diags, unsigned limit) {
   tokens.fill();
   unsigned depth = 0;
+  unsigned operators = 0;  // and/or/not in the current statement: each adds a level to the trees
   for (antlr4::Token* t : tokens.getTokens()) {
     std::string text = t->getText();
+    if (t->getType() == KrsLexer::AND || t->getType() == KrsLexer::OR || t->getType() == KrsLexer::NOT) {
+      if (++operators > limit * 4) {
+        diags.error({&file, offsets.byte(t->getStartIndex()), offsets.byte(t->getStopIndex() + 1)},
+                    "condition has more than " + std::to_string(limit * 4) + " and/or/not operators");
+        return false;
+      }
+    } else if (text == ";") {
+      operators = 0;
+    }
     if (text == "(" || text == "[" || text == "{") {
       if (++depth > limit) {
         diags.error({&file, offsets.byte(t->getStartIndex()), offsets.byte(t->getStopIndex() + 1)},

@@ -6,7 +6,9 @@
 //
 //   1. rules of a `from` block (subject = the running binary) before policy-wide rules,
 //   2. then by decision: kill, deny, audit, allow,
-//   3. then by source order.
+//   3. then by a canonical order of the rule's content (not source order: different spellings of
+//      a policy must compile identically). Rules at equal precedence share the decision, so the
+//      order only picks which errno/message applies when two of them overlap.
 //
 // When no rule matches, the hook's posture decides.
 

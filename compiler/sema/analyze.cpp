@@ -13,7 +13,7 @@ namespace krsie::sema::detail {
 namespace {
 
 // Above this many rules in one hook, pairwise shadowing analysis is skipped (it is quadratic);
-// duplicates are still found through hashing. Documented in docs/language.md.
+// exact duplicates are still merged by hashing, silently. Documented in docs/language.md.
 constexpr std::size_t k_pairwise_limit = 2000;
 
 std::string constraints_key(const std::vector<pir::Constraint>& cs, std::size_t skip = SIZE_MAX) {
@@ -97,8 +97,9 @@ void report_coverage(const std::vector<Coverage>& all, DiagnosticEngine& diags) 
                                            " rule never applies: a " + pir::decision_name(a.decision) +
                                            " rule matches every operation it matches")
           .note(a.origins.front(), std::string("this rule wins (") +
-                                       (a.subject && !b.subject ? "rules for a specific binary come first"
-                                                                : "deny takes precedence over allow") + ")");
+                                       (a.subject && !b.subject ? std::string("rules for a specific binary come first")
+                                                                : std::string(pir::decision_name(a.decision)) +
+                                                                      " takes precedence over " + pir::decision_name(b.decision)) + ")");
     }
   }
 }

@@ -3,7 +3,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include "parse/parser.h"
 
@@ -54,12 +53,16 @@ class Loader {
                            " bytes; the limit is " + std::to_string(options_.max_file_bytes) + ")");
       return false;
     }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    out = ss.str();
-    if (out.size() > options_.max_file_bytes) {  // size unknown in advance (a pipe)
-      diags_.error(at, "policy file " + path + " is too large (limit " + std::to_string(options_.max_file_bytes) + " bytes)");
-      return false;
+    // Size unknown in advance (a pipe, a device such as /dev/zero): stop reading past the limit.
+    // (The buffer is on the heap: read() may be inlined into the recursion over imports.)
+    out.clear();
+    std::string buf(1 << 16, '\0');
+    while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())), in.gcount() > 0) {
+      out.append(buf.data(), static_cast<std::size_t>(in.gcount()));
+      if (out.size() > options_.max_file_bytes) {
+        diags_.error(at, "policy file " + path + " is too large (limit " + std::to_string(options_.max_file_bytes) + " bytes)");
+        return false;
+      }
     }
     return true;
   }

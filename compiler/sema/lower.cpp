@@ -364,8 +364,23 @@ class PolicyLowering {
         emit(b, "file_open", {field_constraint("file_open", "path", paths), field_constraint("file_open", "flags", flags_any(k_o_trunc))});
       } else if (op == "mkdir") path_rule("path_mkdir");
     }
-    if (fmode)
+    if (fmode && b.decision == pir::Decision::allow) {
+      // An open is allowed only if every access it asks for is: `allow file read` must not let an
+      // O_RDWR open through. Appending is writing.
+      bool append = std::find(ops.begin(), ops.end(), "append") != ops.end();
+      std::uint64_t refused = ((fmode & k_fmode_read) ? 0 : k_fmode_read) |
+                              ((fmode & k_fmode_write) || append ? 0 : k_fmode_write);
+      std::vector<pir::Constraint> cs = {field_constraint("file_open", "path", paths),
+                                         field_constraint("file_open", "fmode", flags_any(fmode))};
+      if (refused) {
+        pir::Constraint k = field_constraint("file_open", "fmode", flags_any(refused));
+        k.negated = true;
+        cs.push_back(k);
+      }
+      emit(b, "file_open", std::move(cs));
+    } else if (fmode) {
       emit(b, "file_open", {field_constraint("file_open", "path", paths), field_constraint("file_open", "fmode", flags_any(fmode))});
+    }
   }
 
   std::optional<pir::Matcher> paths_of(const std::vector<ast::Value*>& values, const std::string& what) {
@@ -383,7 +398,8 @@ class PolicyLowering {
         auto ops = expand_ops(f->ops, k_file_ops, "file", true);
         auto paths = paths_of(f->paths, "file rule");
         if (ops.empty() || !paths) return;
-        note_allow(r, *b, "file");
+        if (std::find(ops.begin(), ops.end(), "exec") != ops.end()) note_allow(r, *b, "exec");
+        if (std::any_of(ops.begin(), ops.end(), [](const std::string& o) { return o != "exec"; })) note_allow(r, *b, "file");
         lower_file(*b, ops, *paths);
         return;
       }
@@ -430,7 +446,6 @@ class PolicyLowering {
       case ast::Rule::Kind::identity: {
         auto* i = static_cast<const ast::IdentityRule*>(r);
         std::string hook = i->is_gid ? "task_fix_setgid" : "task_fix_setuid";
-        std::string field = i->is_gid ? "new_gid" : "new_uid";
         note_allow(r, *b, i->is_gid ? "setgid" : "setuid");
         if (i->ids.empty()) {
           emit(*b, hook, {});
@@ -439,7 +454,15 @@ class PolicyLowering {
         std::vector<const ast::Value*> v(i->ids.begin(), i->ids.end());
         auto ids = values_.set_for(Type::integer(32, false, i->is_gid ? Unit::gid : Unit::uid), v, i->is_gid ? "setgid" : "setuid");
         if (!ids) return;
-        emit(*b, hook, {field_constraint(hook, field, *ids)});
+        // The real, effective or saved id becoming one of `ids` (setgid, setegid, setresgid...);
+        // a call that keeps the real/effective id it already had is not a change to it.
+        std::string x = i->is_gid ? "gid" : "uid";
+        for (const char* which : {"", "e"}) {
+          pir::Constraint was = field_constraint(hook, "old_" + std::string(which) + x, *ids);
+          was.negated = true;
+          emit(*b, hook, {field_constraint(hook, "new_" + std::string(which) + x, *ids), was});
+        }
+        emit(*b, hook, {field_constraint(hook, "new_s" + x, *ids)});
         return;
       }
       case ast::Rule::Kind::ptrace: {
@@ -529,7 +552,13 @@ class PolicyLowering {
       const hooks::Hook* h = hooks::find(hook);
       std::vector<pir::Constraint> cs;
       bool ok = true;
+      std::set<int> seen_clauses;
       for (const ast::NetworkClause& clause : r->clauses) {
+        if (!seen_clauses.insert(static_cast<int>(clause.kind)).second) {
+          if (op == ops.front()) diags_.error(clause.keyword, "network clause given twice: list the values in one clause");
+          ok = false;
+          continue;
+        }
         std::string field;
         switch (clause.kind) {
           case ast::NetworkClause::Kind::addr: field = op == "connect" || op == "send" ? "remote_addr" : "local_addr"; break;

@@ -7,6 +7,11 @@
 
 namespace krsie::sema::detail {
 
+namespace {
+const std::map<std::string, std::pair<Unit, long long>>& words();
+bool is_word(const std::string& name) { return words().count(name) != 0; }
+}  // namespace
+
 Symbols::Symbols(const Program& program, DiagnosticEngine& diags) {
   for (const ast::Module* m : program.modules) {
     for (const ast::Let* l : m->lets) {
@@ -14,8 +19,8 @@ Symbols::Symbols(const Program& program, DiagnosticEngine& diags) {
       if (!fresh)
         diags.error(l->name.range, "redefinition of '" + l->name.text + "'")
             .note(it->second->name.range, "previous definition is here");
-      else if (hooks::find_constant(l->name.text))
-        diags.error(l->name.range, "'" + l->name.text + "' is a built-in constant and cannot be redefined");
+      else if (hooks::find_constant(l->name.text) || is_word(l->name.text))
+        diags.error(l->name.range, "'" + l->name.text + "' is a built-in name and cannot be redefined");
     }
     for (const ast::Ruleset* r : m->rulesets) {
       auto [it, fresh] = rulesets_.emplace(r->name.text, r);
