@@ -331,25 +331,17 @@ static __always_inline void common_fields(struct krsie_eval *e, const struct krs
   }
 }
 
-/* Whether `task` is confined by this object's targets (cgroup or an ancestor is a target). */
-struct kernfs_node___old {
-  struct kernfs_node *parent;
-} __attribute__((preserve_access_index));
-struct kernfs_node___new {
-  struct kernfs_node *__parent;
-} __attribute__((preserve_access_index));
-
+/* Whether `task` is confined by this object's targets (its cgroup or an ancestor is a target).
+ * The walk follows the cgroup's css parent chain (`self` is the first member of struct cgroup,
+ * so the parent css is the parent cgroup), which is stable across kernel versions. */
 static __always_inline bool task_confined(struct task_struct *task)
 {
-  struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
-  for (int i = 0; i < KRSIE_MAX_CGROUP_DEPTH && kn; i++) {
-    __u64 id = BPF_CORE_READ(kn, id);
+  struct cgroup *cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+  for (int i = 0; i < KRSIE_MAX_CGROUP_DEPTH && cgrp; i++) {
+    __u64 id = BPF_CORE_READ(cgrp, kn, id);
     if (bpf_map_lookup_elem(&krsie_targets, &id))
       return true;
-    if (bpf_core_field_exists(struct kernfs_node___new, __parent))
-      kn = BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
-    else
-      kn = BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+    cgrp = (struct cgroup *)BPF_CORE_READ(cgrp, self.parent);
   }
   return false;
 }
@@ -372,7 +364,7 @@ static __always_inline bool constraint_holds(const struct krsie_eval *e, const s
   __u32 f = c->field;
   if (f >= KRSIE_MAX_FIELDS || !(e->present & (1u << f)))
     return false;  /* absent fields (no address on a unix socket, ...) satisfy nothing */
-  __u64 v = e->v[f & (KRSIE_MAX_FIELDS - 1) & 31];
+  __u64 v = e->v[f];  /* f < KRSIE_MAX_FIELDS was checked above */
   bool hit = false;
   switch (c->kind) {
   case KRSIE_C_RANGES:
@@ -725,6 +717,7 @@ int BPF_PROG(krsie_task_fix_setuid, struct cred *new, const struct cred *old, in
   set_field(e, 3, BPF_CORE_READ(old, uid.val));
   set_field(e, 4, BPF_CORE_READ(old, euid.val));
   set_field(e, 5, (__u64)(__s64)flags);
+  set_field(e, 6, BPF_CORE_READ(old, suid.val));
   return decide(e, conf);
 }
 
@@ -738,6 +731,7 @@ int BPF_PROG(krsie_task_fix_setgid, struct cred *new, const struct cred *old, in
   set_field(e, 3, BPF_CORE_READ(old, gid.val));
   set_field(e, 4, BPF_CORE_READ(old, egid.val));
   set_field(e, 5, (__u64)(__s64)flags);
+  set_field(e, 6, BPF_CORE_READ(old, sgid.val));
   return decide(e, conf);
 }
 

@@ -9,13 +9,15 @@
 #include "pir/matchers.h"
 
 // Pipeline: one NFA for the union of all patterns, built directly for the REVERSED language
-// (each pattern tagged with its set's bit), then
+// (each pattern tagged with its set's bit; exact paths and subtree prefixes as two minimal
+// acyclic automata, globs component by component; the root path "/" as its own branch), then
 //   1. byte classes: the 256 bytes are split into the atoms of the byte sets the NFA uses
 //      ('/', each literal byte, each [...] class, "any but '/'"), so everything below works on
 //      a handful of classes instead of 256 bytes;
 //   2. subset construction where every DFA state has a default target plus explicit edges only
 //      for the classes that some edge singles out (keeps "[^/]*" loops sparse);
-//   3. trimming of the states that cannot reach an accepting state (they become k_dead);
+//   3. the state after a first byte '/' (only "/" itself gets there) merged with an equivalent
+//      one, then trimming of the states that cannot reach an accepting state (-> k_dead);
 //   4. minimization by partition refinement (Moore's signatures, but only re-examining the
 //      predecessors of states that changed block, and always leaving the largest part in place,
 //      so each state moves O(log n) times);
@@ -309,57 +311,49 @@ struct NfaBuilder {
     }
     std::uint32_t head = nfa.node();
     nfa.eps(start, head);
-    switch (p.kind) {
-      case K::exact: break;
-      case K::subtree: {
-        if (p.text == "/") {  // ( [^/]+ '/' )+, and the root through root_mask
-          std::uint32_t inside = nfa.node(), done = nfa.node();
-          nfa.edge(head, ns, inside);
-          nfa.edge(inside, ns, inside);
-          nfa.edge(inside, slash, done);
-          nfa.edge(done, ns, inside);
-          nfa.accept[done] |= tag;
-          break;
-        }
-        break;
-      }
-      case K::glob: {
-        std::vector<std::string_view> comps;
-        std::string_view t = p.text;
-        for (std::size_t i = 1; i < t.size();) {
-          std::size_t j = t.find('/', i);
-          if (j == std::string_view::npos) j = t.size();
-          comps.push_back(t.substr(i, j - i));
-          i = j + 1;
-        }
-        std::uint32_t cur = head;
-        for (std::size_t k = comps.size(); k-- > 0;) {
-          if (comps[k] == "**") {
-            cur = any_components(cur);
-            continue;
-          }
-          std::vector<Elem> elems = parse_component(comps[k], not_slash);
-          // Path components are non-empty: a component of stars only means "[^/]+".
-          if (std::all_of(elems.begin(), elems.end(), [](const Elem& e) { return e.star; }))
-            elems = {Elem{false, not_slash}, Elem{true, {}}};
-          for (std::size_t e = elems.size(); e-- > 0;) {
-            std::uint32_t n = nfa.node();
-            if (elems[e].star) {
-              nfa.eps(cur, n);
-              nfa.edge(n, ns, n);
-            } else {
-              nfa.edge(cur, nfa.intern(elems[e].set), n);
-            }
-            cur = n;
-          }
-          std::uint32_t n = nfa.node();
-          nfa.edge(cur, slash, n);
-          cur = n;
-        }
-        nfa.accept[cur] |= tag;
-        break;
-      }
+    if (p.kind == K::subtree) {  // "/": ( [^/]+ '/' )+, and the root through root_mask
+      std::uint32_t inside = nfa.node(), done = nfa.node();
+      nfa.edge(head, ns, inside);
+      nfa.edge(inside, ns, inside);
+      nfa.edge(inside, slash, done);
+      nfa.edge(done, ns, inside);
+      nfa.accept[done] |= tag;
+      return;
     }
+    // Glob: its components last to first; each is its elements last to first, then '/'.
+    std::vector<std::string_view> comps;
+    std::string_view t = p.text;
+    for (std::size_t i = 1; i < t.size();) {
+      std::size_t j = t.find('/', i);
+      if (j == std::string_view::npos) j = t.size();
+      comps.push_back(t.substr(i, j - i));
+      i = j + 1;
+    }
+    std::uint32_t cur = head;
+    for (std::size_t k = comps.size(); k-- > 0;) {
+      if (comps[k] == "**") {
+        cur = any_components(cur);
+        continue;
+      }
+      std::vector<Elem> elems = parse_component(comps[k], not_slash);
+      // Path components are non-empty: a component of stars only means "[^/]+".
+      if (std::all_of(elems.begin(), elems.end(), [](const Elem& e) { return e.star; }))
+        elems = {Elem{false, not_slash}, Elem{true, {}}};
+      for (std::size_t e = elems.size(); e-- > 0;) {
+        std::uint32_t n = nfa.node();
+        if (elems[e].star) {
+          nfa.eps(cur, n);
+          nfa.edge(n, ns, n);
+        } else {
+          nfa.edge(cur, nfa.intern(elems[e].set), n);
+        }
+        cur = n;
+      }
+      std::uint32_t n = nfa.node();
+      nfa.edge(cur, slash, n);
+      cur = n;
+    }
+    nfa.accept[cur] |= tag;
   }
 };
 

@@ -194,7 +194,8 @@ std::vector<Hook> build_hooks() {
                 core("new_sgid", u32(Unit::gid), "new->sgid.val", "saved gid after the change"),
                 core("old_gid", u32(Unit::gid), "old->gid.val", "real gid before the change"),
                 core("old_egid", u32(Unit::gid), "old->egid.val", "effective gid before the change"),
-                arg("flags", s32(), "flags", "which call: LSM_SETID_ID 1 (setgid), RE 2 (setregid), RES 4 (setresgid), FS 8 (setfsgid)")},
+                arg("flags", s32(), "flags", "which call: LSM_SETID_ID 1 (setgid), RE 2 (setregid), RES 4 (setresgid), FS 8 (setfsgid)"),
+                core("old_sgid", u32(Unit::gid), "old->sgid.val", "saved gid before the change")},
                "setgid(2), setregid(2), setresgid(2) or setfsgid(2) is about to change the group ids"});
   h.push_back({"task_fix_setuid", identity,
                {{"struct cred *", "new"}, {"const struct cred *", "old"}, {"int", "flags"}},
@@ -203,7 +204,8 @@ std::vector<Hook> build_hooks() {
                 core("new_suid", u32(Unit::uid), "new->suid.val", "saved uid after the change"),
                 core("old_uid", u32(Unit::uid), "old->uid.val", "real uid before the change"),
                 core("old_euid", u32(Unit::uid), "old->euid.val", "effective uid before the change"),
-                arg("flags", s32(), "flags", "which call: LSM_SETID_ID 1 (setuid), RE 2 (setreuid), RES 4 (setresuid), FS 8 (setfsuid)")},
+                arg("flags", s32(), "flags", "which call: LSM_SETID_ID 1 (setuid), RE 2 (setreuid), RES 4 (setresuid), FS 8 (setfsuid)"),
+                core("old_suid", u32(Unit::uid), "old->suid.val", "saved uid before the change")},
                "setuid(2), setreuid(2), setresuid(2) or setfsuid(2) is about to change the user ids"});
 
   // ---- ptrace ----

@@ -457,12 +457,11 @@ class PolicyLowering {
         // The real, effective or saved id becoming one of `ids` (setgid, setegid, setresgid...);
         // a call that keeps the real/effective id it already had is not a change to it.
         std::string x = i->is_gid ? "gid" : "uid";
-        for (const char* which : {"", "e"}) {
+        for (const char* which : {"", "e", "s"}) {
           pir::Constraint was = field_constraint(hook, "old_" + std::string(which) + x, *ids);
           was.negated = true;
           emit(*b, hook, {field_constraint(hook, "new_" + std::string(which) + x, *ids), was});
         }
-        emit(*b, hook, {field_constraint(hook, "new_s" + x, *ids)});
         return;
       }
       case ast::Rule::Kind::ptrace: {

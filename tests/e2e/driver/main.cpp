@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,7 +142,34 @@ int syscall_action(const std::vector<std::string>& a) {
   if (verb == "link") return rc(link(a[1].c_str(), a[2].c_str()));
   if (verb == "symlink") return rc(symlink(a[1].c_str(), a[2].c_str()));
   if (verb == "chmod") return rc(chmod(a[1].c_str(), static_cast<mode_t>(std::strtol(a[2].c_str(), nullptr, 8))));
+  if (verb == "bpf-map-create") {
+    // The smallest bpf(2) call that needs no privilege beyond what root has: an array map.
+    union bpf_attr_min {
+      struct {
+        std::uint32_t map_type, key_size, value_size, max_entries;
+      } create;
+      char pad[128];
+    } attr{};
+    attr.create.map_type = 2;  // BPF_MAP_TYPE_ARRAY
+    attr.create.key_size = 4;
+    attr.create.value_size = 4;
+    attr.create.max_entries = 1;
+    return rc(syscall(321 /* __NR_bpf */, 0 /* BPF_MAP_CREATE */, &attr, sizeof attr));
+  }
   if (verb == "ptrace-attach") {
+    if (a[1] == "child") {
+      // A child of ours (Yama allows tracing descendants), in the same cgroup.
+      pid_t child = fork();
+      if (child == 0) {
+        pause();
+        _exit(0);
+      }
+      long r = ptrace(PTRACE_ATTACH, child, nullptr, nullptr);
+      int err = r < 0 ? errno : 0;
+      kill(child, SIGKILL);
+      waitpid(child, nullptr, 0);
+      return err;
+    }
     int pid = pid_arg(a[1]);
     long r = ptrace(PTRACE_ATTACH, pid, nullptr, nullptr);
     if (r == 0) ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
@@ -235,11 +263,13 @@ ActionResult run_action(const std::string& cgroup_dir, const std::vector<std::st
 }
 
 bool matches(const Outcome& want, const ActionResult& got) {
-  if (got.timed_out || got.signal) return false;
+  if (got.timed_out) return false;
+  if (got.signal && want.kind != Outcome::Kind::signal) return false;
   switch (want.kind) {
     case Outcome::Kind::ok: return got.err == 0 && got.exited && (got.syscall_reported || got.status == 0);
     case Outcome::Kind::error: return got.syscall_reported && got.err == want.value;
     case Outcome::Kind::exit_code: return !got.syscall_reported && got.exited && got.status == want.value;
+    case Outcome::Kind::signal: return got.signal == want.value;
   }
   return false;
 }

@@ -25,7 +25,7 @@ const std::map<std::string, int> k_actions = {
     {"connect", 2},   {"connect-udp", 2}, {"sendto-udp", 2}, {"bind", 2}, {"listen", 1},
     {"setuid", 1},    {"setgid", 1},      {"mkdir", 1},      {"unlink", 1}, {"rmdir", 1},
     {"rename", 2},    {"link", 2},        {"symlink", 2},    {"chmod", 2},  {"truncate", 1},
-    {"socket", 3},    {"ptrace-attach", 1}, {"kill", 2},
+    {"socket", 3},    {"ptrace-attach", 1}, {"kill", 2},  {"bpf-map-create", 0},
 };
 
 bool valid_name(const std::string& s) {
@@ -38,6 +38,15 @@ bool valid_name(const std::string& s) {
 Outcome parse_outcome(const std::string& word, const std::string& where) {
   Outcome o;
   if (word == "ok") return o;
+  if (word.rfind("signal=", 0) == 0) {
+    o.kind = Outcome::Kind::signal;
+    try {
+      o.value = std::stoi(word.substr(7));
+    } catch (const std::exception&) {
+      throw std::runtime_error(where + ": bad signal number in '" + word + "'");
+    }
+    return o;
+  }
   if (word.rfind("exit=", 0) == 0) {
     o.kind = Outcome::Kind::exit_code;
     try {
@@ -50,7 +59,7 @@ Outcome parse_outcome(const std::string& word, const std::string& where) {
   int err = errno_from_name(word);
   if (err < 0)
     throw std::runtime_error(where + ": unknown outcome '" + word +
-                             "' (expected ok, exit=N or an errno name such as EPERM)");
+                             "' (expected ok, exit=N, signal=N or an errno name such as EPERM)");
   o.kind = Outcome::Kind::error;
   o.value = err;
   return o;
@@ -63,6 +72,7 @@ std::string Outcome::text() const {
     case Kind::ok: return "ok";
     case Kind::error: return errno_name(value);
     case Kind::exit_code: return "exit=" + std::to_string(value);
+    case Kind::signal: return "signal=" + std::to_string(value);
   }
   return "?";
 }

@@ -27,9 +27,9 @@
 namespace krsie::e2e {
 
 struct Outcome {
-  enum class Kind { ok, error, exit_code };
+  enum class Kind { ok, error, exit_code, signal };
   Kind kind = Kind::ok;
-  int value = 0;  // errno for error, status for exit_code
+  int value = 0;  // errno for error, status for exit_code, signal number for signal
   std::string text() const;
 };
 
