@@ -78,6 +78,13 @@ struct {
 } krsie_strings SEC(".maps");
 
 struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __type(key, struct krsie_inode_set_key);
+  __type(value, __u64);
+} krsie_inodes SEC(".maps");
+
+struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
   __uint(max_entries, 1);
   __type(key, __u32);
@@ -245,7 +252,17 @@ static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 whic
 {
   if (!conf || which >= 3 || conf->dfa[which & 3] == KRSIE_DFA_DEAD || !d)
     return;
-  set_field(e, f, path_mask(e, d, mnt, conf->dfa[which & 3]));
+  __u64 mask = path_mask(e, d, mnt, conf->dfa[which & 3]);
+  /* The same file under another name (hard link, bind mount) keeps its exact rules' sets. */
+  struct inode *inode = BPF_CORE_READ(d, d_inode);
+  if (inode) {
+    struct krsie_inode_set_key k = {.dev = BPF_CORE_READ(inode, i_sb, s_dev), .ino = BPF_CORE_READ(inode, i_ino),
+                                    .table = (e->hook << 8) | f};
+    __u64 *extra = bpf_map_lookup_elem(&krsie_inodes, &k);
+    if (extra)
+      mask |= *extra;
+  }
+  set_field(e, f, mask);
 }
 
 static __always_inline void string_field(struct krsie_eval *e, __u32 f, const char *s)

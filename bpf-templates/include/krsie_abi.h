@@ -157,6 +157,16 @@ struct krsie_lpm6_key {
   __u8 addr[16];
 };
 
+/* Inode identities of exact paths (resolved by the loader): a file reached through another name
+ * (a hard link made before the policy, a bind mount) still carries the path sets of its exact
+ * rules. Value = set mask, ORed into the path field's mask. */
+struct krsie_inode_set_key {
+  __u64 dev;    /* kernel s_dev encoding */
+  __u64 ino;
+  __u32 table;  /* hook id << 8 | field */
+  __u32 pad;
+};
+
 /* String sets (comm, fs_type, module names): exact match, value = set mask. */
 #define KRSIE_MAX_STRING 64
 struct krsie_string_key {

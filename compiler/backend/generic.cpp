@@ -121,7 +121,8 @@ class Lowering {
     auto size = [&](const char* m) { return std::max<std::uint32_t>(1, counts_[m]); };
     out_.map_sizes = {{"krsie_rules", size("krsie_rules")},           {"krsie_dfa_edges", size("krsie_dfa_edges")},
                       {"krsie_dfa_states", size("krsie_dfa_states")}, {"krsie_lpm4", size("krsie_lpm4")},
-                      {"krsie_lpm6", size("krsie_lpm6")},             {"krsie_strings", size("krsie_strings")}};
+                      {"krsie_lpm6", size("krsie_lpm6")},             {"krsie_strings", size("krsie_strings")},
+                      {"krsie_inodes", std::max<std::uint32_t>(1, static_cast<std::uint32_t>(out_.inode_paths.size()))}};
     return std::move(out_);
   }
 
@@ -403,8 +404,17 @@ class Lowering {
     for (HookState& hs : hooks_) {
       for (auto& d : hs.conf.dfa) d = KRSIE_DFA_DEAD;
       hs.conf.exe_dfa = KRSIE_DFA_DEAD;
-      for (auto& [field, slot] : hs.path_slot)
+      for (auto& [field, slot] : hs.path_slot) {
         hs.conf.dfa[slot] = emit_dfa(std::string(hs.hook->name) + ".f" + std::to_string(field), hs.paths[field].sets);
+        const auto& sets = hs.paths[field].sets;
+        for (std::uint32_t bit = 0; bit < sets.size(); ++bit)
+          for (const pir::PathPattern& p : sets[bit])
+            if (p.kind == pir::PathPattern::Kind::exact) {
+              out_.inode_paths.push_back({(hs.id << 8) | field, bit, p.text});
+              out_.dump.push_back("inode " + std::string(hs.hook->name) + ".f" + std::to_string(field) + " set#" +
+                                  std::to_string(bit) + " \"" + p.text + "\"");
+            }
+      }
       if (!hs.exe.sets.empty()) hs.conf.exe_dfa = emit_dfa(std::string(hs.hook->name) + ".exe", hs.exe.sets);
       emit_sets(hs);
       std::uint32_t key = hs.id;
@@ -463,6 +473,9 @@ std::string policy_metadata(const pir::Policy& policy, const GenericPolicy& g, c
   meta["targets"] = targets;
   meta["programs"] = g.programs;
   meta["map_sizes"] = g.map_sizes;
+  nlohmann::ordered_json inodes = nlohmann::ordered_json::array();
+  for (const auto& ip : g.inode_paths) inodes.push_back({{"table", ip.table}, {"bit", ip.bit}, {"path", ip.path}});
+  meta["inode_paths"] = inodes;
   nlohmann::ordered_json hooks_by_rule = nlohmann::ordered_json::object();
   for (const pir::Hook& h : policy.hooks)
     for (const pir::Rule& r : h.rules) hooks_by_rule[std::to_string(r.id)] = h.name;

@@ -28,6 +28,13 @@ struct GenericPolicy {
   std::vector<std::string> programs;           // template programs to load (used hooks), sorted
   std::vector<MapEntry> entries;               // deterministic order
   std::map<std::string, std::uint32_t> map_sizes;  // max_entries the loader must set
+  // Exact paths whose inode the loader resolves into krsie_inodes (table = hook << 8 | field).
+  struct InodePath {
+    std::uint32_t table;
+    std::uint32_t bit;
+    std::string path;
+  };
+  std::vector<InodePath> inode_paths;
   // Human-readable dump of every entry (for --emit=maps), one line each.
   std::vector<std::string> dump;
 };

@@ -37,6 +37,7 @@ using detail::WorkRule;
 // Open flags and file modes the file domain tests (uapi values, identical on every arch we run).
 constexpr std::uint64_t k_fmode_read = 0x1, k_fmode_write = 0x2;
 constexpr std::uint64_t k_o_trunc = 0x200, k_o_append = 0x400;
+constexpr std::uint64_t k_ms_bind = 0x1000;
 constexpr std::uint64_t k_ptrace_mode_read = 0x1, k_ptrace_mode_attach = 0x2;
 constexpr std::uint64_t k_reading_module = 2, k_loading_module = 2;
 
@@ -363,6 +364,14 @@ class PolicyLowering {
         path_rule("path_truncate");
         emit(b, "file_open", {field_constraint("file_open", "path", paths), field_constraint("file_open", "flags", flags_any(k_o_trunc))});
       } else if (op == "mkdir") path_rule("path_mkdir");
+    }
+    // Denying access to files also denies giving them another name: a hard link to a protected
+    // file, or a bind mount (which could expose a protected tree under a path no rule names).
+    if ((fmode || std::find(ops.begin(), ops.end(), "append") != ops.end()) &&
+        (b.decision == pir::Decision::deny || b.decision == pir::Decision::kill)) {
+      emit(b, "path_link", {field_constraint("path_link", "old_path", paths)});
+      emit(b, "sb_mount", {field_constraint("sb_mount", "flags", flags_any(k_ms_bind))});
+      emit(b, "move_mount", {});
     }
     if (fmode && b.decision == pir::Decision::allow) {
       // An open is allowed only if every access it asks for is: `allow file read` must not let an

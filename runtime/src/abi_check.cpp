@@ -23,4 +23,5 @@ static_assert(sizeof(krsie_dfa_state) == 16);
 static_assert(sizeof(krsie_lpm4_key) == 12);
 static_assert(sizeof(krsie_lpm6_key) == 24);
 static_assert(sizeof(krsie_string_key) == 68);
+static_assert(sizeof(krsie_inode_set_key) == 24);
 static_assert(sizeof(krsie_stats) == 64);

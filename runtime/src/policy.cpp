@@ -9,10 +9,13 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <sys/stat.h>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "krsie/runtime/error.h"
+#include "krsie/runtime/inode.h"
 #include "krsie_abi.h"
 
 namespace krsie::runtime {
@@ -69,6 +72,10 @@ PolicyMetadata parse_metadata(const std::vector<std::uint8_t>& text) {
     }
     m.programs = j.at("programs").get<std::vector<std::string>>();
     m.map_sizes = j.at("map_sizes").get<std::map<std::string, std::uint32_t>>();
+    if (j.contains("inode_paths"))
+      for (const auto& ip : j.at("inode_paths"))
+        m.inode_paths.push_back({ip.at("table").get<std::uint32_t>(), ip.at("bit").get<std::uint32_t>(),
+                                 ip.at("path").get<std::string>()});
     for (const auto& r : j.at("rules")) {
       RuleMetadata rm;
       rm.id = r.at("id").get<std::uint32_t>();
@@ -161,6 +168,20 @@ LoadedPolicy LoadedPolicy::load(const PolicyObject& policy) {
     auto it = maps.find(r.map);
     if (it == maps.end()) it = maps.emplace(r.map, object->map(r.map)).first;
     it->second.update(std::as_bytes(std::span(r.key)), std::as_bytes(std::span(r.value)));
+  }
+  // Inodes of exact rule paths, as they exist now (missing files are matched by path alone).
+  std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>, std::uint64_t> inode_masks;
+  for (const auto& ip : policy.meta.inode_paths) {
+    struct stat st{};
+    if (stat(ip.path.c_str(), &st) != 0 || ip.bit >= 64) continue;
+    inode_masks[{kernel_dev(st.st_dev), st.st_ino, ip.table}] |= 1ull << ip.bit;
+  }
+  if (!inode_masks.empty()) {
+    BpfMap inodes = object->map("krsie_inodes");
+    for (const auto& [k, mask] : inode_masks) {
+      krsie_inode_set_key key{std::get<0>(k), std::get<1>(k), std::get<2>(k), 0};
+      inodes.update(key, mask);
+    }
   }
   LoadedPolicy loaded(std::move(object), policy.meta);
   loaded.set_enforce(policy.meta.mode == "enforce");

@@ -33,6 +33,12 @@ struct PolicyMetadata {
   std::size_t pod_targets = 0;              // selectors a node agent resolves (not krsie-load)
   std::vector<std::string> programs;        // programs to load and attach
   std::map<std::string, std::uint32_t> map_sizes;
+  struct InodePath {
+    std::uint32_t table;
+    std::uint32_t bit;
+    std::string path;
+  };
+  std::vector<InodePath> inode_paths;  // exact rule paths whose inodes are resolved at load
   std::vector<RuleMetadata> rules;
   const RuleMetadata* rule(std::uint32_t id) const;
 };
@@ -56,7 +62,8 @@ struct PolicyObject {
 // A policy loaded into the kernel: programs verified, maps filled, not yet attached.
 class LoadedPolicy {
  public:
-  // Opens, sizes maps, loads only the policy's programs, fills the maps.
+  // Opens, sizes maps, loads only the policy's programs, fills the maps, and resolves the inodes
+  // of exact rule paths (so other names of those files, hard links and bind mounts, match too).
   static LoadedPolicy load(const PolicyObject& policy);
 
   // Confines the cgroup with this id (and its descendants).
