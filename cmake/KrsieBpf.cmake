@@ -51,7 +51,7 @@ function(krsie_bpf_objects target)
       COMMAND ${KRSIE_CLANG} -target bpf -O2 -g -D__TARGET_ARCH_x86 -mcpu=v3
               -Wall -Wextra -Werror -Wno-unused-parameter
               ${include_flags} -I/usr/include/x86_64-linux-gnu
-              -MD -MF ${obj}.d -c ${src_abs} -o ${obj}.tmp
+              -MD -MF ${obj}.d -MT ${obj} -c ${src_abs} -o ${obj}.tmp
       COMMAND ${KRSIE_LLVM_STRIP} -g ${obj}.tmp -o ${obj}
       COMMAND ${CMAKE_COMMAND} -E remove ${obj}.tmp
       DEPENDS ${src_abs} ${ARG_DEPENDS}

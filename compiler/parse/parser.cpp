@@ -512,7 +512,10 @@ class AstBuilder {
       if (v > (~0ull - d) / base) overflow = true;
       v = v * base + d;
     }
-    if (overflow) diags_.error(r, "integer literal " + text + " does not fit in 64 bits");
+    if (digits.empty())
+      diags_.error(r, "integer literal " + text + " has no digits");
+    else if (overflow)
+      diags_.error(r, "integer literal " + text + " does not fit in 64 bits");
     return ctx_.make<ast::IntegerValue>(r, v, text);
   }
 

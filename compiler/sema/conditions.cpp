@@ -76,7 +76,7 @@ class ConditionLowering {
     auto d = diags_.error(v ? v->range : SourceRange{},
                           name.empty() ? "a condition compares a field of hook '" + std::string(hook_.name) + "' with a value"
                                        : "hook '" + std::string(hook_.name) + "' has no field '" + name + "'");
-    if (std::string s = ValueChecker::did_you_mean(name, fields); !s.empty()) d.hint("did you mean '" + s + "'?");
+    if (std::string s = name.empty() ? "" : ValueChecker::did_you_mean(name, fields); !s.empty()) d.hint("did you mean '" + s + "'?");
     else {
       std::string list;
       for (auto& f : fields) list += (list.empty() ? "" : ", ") + f;

@@ -1,5 +1,6 @@
 #include "sema/loader.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -103,9 +104,12 @@ class Loader {
       auto d = diags_.error(imp.range, "cannot find imported module '" + imp.path + "'");
       d.note({}, "looked for " + target);
       if (rel.rfind("std/", 0) == 0) {
-        std::string available;
+        std::vector<std::string> modules;
         for (const auto& e : fs::directory_iterator(options_.stdlib_dir, ec))
-          if (e.path().extension() == ".krs") available += (available.empty() ? "" : ", ") + ("std/" + e.path().stem().string());
+          if (e.path().extension() == ".krs") modules.push_back("std/" + e.path().stem().string());
+        std::sort(modules.begin(), modules.end());
+        std::string available;
+        for (const auto& m : modules) available += (available.empty() ? "" : ", ") + m;
         if (!available.empty()) d.hint("the standard library has: " + available);
       }
       return;

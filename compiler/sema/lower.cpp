@@ -4,6 +4,7 @@
 #include <set>
 
 #include "pir/matchers.h"
+#include "pir/print.h"
 #include "sema/lower_internal.h"
 
 namespace krsie::sema {
@@ -61,6 +62,7 @@ class PolicyLowering {
     lower_mode(p, out);
     lower_postures(p, out);
     for (const ast::RuleItem* item : p.items) lower_item(item, std::nullopt, nullptr);
+    finish_allowed_opens();
     warn_ineffective_allows(out);
     detail::finish_policy(out, std::move(rules_), detail::posture_domains(), diags_);
     return out;
@@ -209,6 +211,13 @@ class PolicyLowering {
         }
         if (std::find(using_.begin(), using_.end(), rs) != using_.end()) {
           diags_.error(u->range, "ruleset '" + rs->name.text + "' uses itself").note(rs->name.range, "defined here");
+          return;
+        }
+        // `use` inlines the ruleset; rulesets using rulesets twice per level grow exponentially.
+        if (++use_expansions_ > k_max_use_expansions) {
+          if (use_expansions_ == k_max_use_expansions + 1)
+            diags_.error(u->range, "rulesets expand to more than " + std::to_string(k_max_use_expansions) +
+                                       " uses in this policy");
           return;
         }
         using_.push_back(rs);
@@ -374,9 +383,36 @@ class PolicyLowering {
       emit(b, "move_mount", {});
     }
     if (fmode && b.decision == pir::Decision::allow) {
+      // Allowed opens of the same files by the same subject are gathered first and lowered once
+      // (finish_allowed_opens): `allow file read X; allow file write X;` then means what
+      // `allow file read, write X;` means, and an O_RDWR open is allowed by both spellings.
+      std::string key = (b.subject ? pir::matcher_text(*b.subject, Type::path()) : std::string("*")) + "|" +
+                        pir::matcher_text(paths, Type::path()) + "|" + b.message + "|" + b.tag + "|" +
+                        (b.owner ? pir::constraint_text(*b.owner) : std::string());
+      auto [it, fresh] = allowed_opens_.try_emplace(key, AllowedOpen{b, paths, 0, {}});
+      it->second.fmode |= fmode;
+      if (std::find(ops.begin(), ops.end(), "append") != ops.end()) it->second.fmode |= k_fmode_write;
+      if (!fresh) it->second.extra_origins.push_back(b.origin);
+    } else if (fmode) {
+      emit(b, "file_open", {field_constraint("file_open", "path", paths), field_constraint("file_open", "fmode", flags_any(fmode))});
+    }
+  }
+
+  struct AllowedOpen {
+    Base base;
+    pir::Matcher paths;
+    std::uint64_t fmode;
+    std::vector<SourceRange> extra_origins;
+  };
+
+  void finish_allowed_opens() {
+    for (auto& [key, a] : allowed_opens_) {
+      std::uint64_t fmode = a.fmode;
+      const pir::Matcher& paths = a.paths;
+      const Base& b = a.base;
       // An open is allowed only if every access it asks for is: `allow file read` must not let an
       // O_RDWR open through. Appending is writing.
-      bool append = std::find(ops.begin(), ops.end(), "append") != ops.end();
+      bool append = false;
       std::uint64_t refused = ((fmode & k_fmode_read) ? 0 : k_fmode_read) |
                               ((fmode & k_fmode_write) || append ? 0 : k_fmode_write);
       std::vector<pir::Constraint> cs = {field_constraint("file_open", "path", paths),
@@ -387,9 +423,9 @@ class PolicyLowering {
         cs.push_back(k);
       }
       emit(b, "file_open", std::move(cs));
-    } else if (fmode) {
-      emit(b, "file_open", {field_constraint("file_open", "path", paths), field_constraint("file_open", "fmode", flags_any(fmode))});
+      rules_.back().origins.insert(rules_.back().origins.end(), a.extra_origins.begin(), a.extra_origins.end());
     }
+    allowed_opens_.clear();
   }
 
   std::optional<pir::Matcher> paths_of(const std::vector<ast::Value*>& values, const std::string& what) {
@@ -555,9 +591,14 @@ class PolicyLowering {
     static const std::map<std::string, std::string> hook_of = {
         {"connect", "socket_connect"}, {"bind", "socket_bind"}, {"listen", "socket_listen"},
         {"accept", "socket_accept"}, {"create", "socket_create"}, {"send", "socket_sendmsg"}};
+    // Each clause's values are checked (and reported) once, for the first operation; the other
+    // operations see the same values through a checker whose diagnostics are discarded.
+    DiagnosticEngine quiet;
+    detail::ValueChecker quiet_values(symbols_, quiet);
     for (const std::string& op : ops) {
       const std::string& hook = hook_of.at(op);
       const hooks::Hook* h = hooks::find(hook);
+      detail::ValueChecker& values = op == ops.front() ? values_ : quiet_values;
       std::vector<pir::Constraint> cs;
       bool ok = true;
       std::set<int> seen_clauses;
@@ -583,7 +624,7 @@ class PolicyLowering {
           continue;
         }
         std::vector<const ast::Value*> v(clause.values.begin(), clause.values.end());
-        auto m = values_.set_for(f->type, v, std::string(field));
+        auto m = values.set_for(f->type, v, std::string(field));
         if (!m) {
           ok = false;
           continue;
@@ -616,7 +657,13 @@ class PolicyLowering {
       auto it = std::find_if(detail::posture_domains().begin(), detail::posture_domains().end(), [&](const auto& d) {
         return std::find(d.second.begin(), d.second.end(), std::string(h->name)) != d.second.end();
       });
-      if (it != detail::posture_domains().end()) allow_rules_.push_back({r->range, it->first});
+      if (it != detail::posture_domains().end()) {
+        allow_rules_.push_back({r->range, it->first});
+      } else {
+        diags_.warning(r->range, "allow rule has no effect: hook '" + std::string(h->name) +
+                                     "' has no posture, so nothing it could override denies by default")
+            .hint("allow rules only override a deny/audit posture or, in a `from` block, broader deny rules");
+      }
     }
     for (auto& conj : *dnf) emit(b, std::string(h->name), std::move(conj));
   }
@@ -629,6 +676,9 @@ class PolicyLowering {
   std::vector<WorkRule> rules_;
   std::vector<const ast::Ruleset*> using_;
   std::vector<std::pair<SourceRange, std::string>> allow_rules_;
+  std::map<std::string, AllowedOpen> allowed_opens_;
+  static constexpr std::size_t k_max_use_expansions = 100000;
+  std::size_t use_expansions_ = 0;
 };
 
 }  // namespace

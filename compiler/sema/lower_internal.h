@@ -45,8 +45,10 @@ class ValueChecker {
  public:
   ValueChecker(const Symbols& symbols, DiagnosticEngine& diags) : symbols_(symbols), diags_(diags) {}
 
-  // Expands lists and `let` references into leaf values; false after an error.
+  // Expands lists and `let` references into leaf values; false after an error (including a list
+  // that expands to more than k_max_values values: nested lets can double at every level).
   bool flatten(const ast::Value* v, std::vector<const ast::Value*>& out);
+  static constexpr std::size_t k_max_values = 1u << 20;
 
   // A set of values for a field of type `type` (int ranges, CIDRs, path patterns or strings).
   std::optional<pir::Matcher> set_for(const Type& type, const std::vector<const ast::Value*>& values,
@@ -60,6 +62,7 @@ class ValueChecker {
 
  private:
   std::optional<pir::IntRange> int_leaf(const Type& type, const ast::Value* v, const std::string& what);
+  bool flatten_into(const ast::Value* v, std::vector<const ast::Value*>& out, const ast::Value* top);
   const Symbols& symbols_;
   DiagnosticEngine& diags_;
   std::vector<std::string> resolving_;  // `let` names being expanded (cycle detection)

@@ -78,10 +78,21 @@ std::string ValueChecker::did_you_mean(const std::string& name, const std::vecto
 }
 
 bool ValueChecker::flatten(const ast::Value* v, std::vector<const ast::Value*>& out) {
+  std::size_t before = out.size();
+  bool ok = flatten_into(v, out, v);
+  if (!ok) out.resize(before);
+  return ok;
+}
+
+bool ValueChecker::flatten_into(const ast::Value* v, std::vector<const ast::Value*>& out, const ast::Value* top) {
   if (!v) return false;
+  if (out.size() > k_max_values) return false;  // already reported
   if (v->kind == ast::Value::Kind::list) {
     bool ok = true;
-    for (const ast::Value* item : static_cast<const ast::ListValue*>(v)->items) ok = flatten(item, out) && ok;
+    for (const ast::Value* item : static_cast<const ast::ListValue*>(v)->items) {
+      ok = flatten_into(item, out, top) && ok;
+      if (out.size() > k_max_values) return false;
+    }
     return ok;
   }
   if (v->kind == ast::Value::Kind::name) {
@@ -92,12 +103,16 @@ bool ValueChecker::flatten(const ast::Value* v, std::vector<const ast::Value*>& 
         return false;
       }
       resolving_.push_back(name);
-      bool ok = flatten(let->value, out);
+      bool ok = flatten_into(let->value, out, top);
       resolving_.pop_back();
       return ok;
     }
   }
   out.push_back(v);
+  if (out.size() > k_max_values) {
+    diags_.error(top->range, "this value expands to more than " + std::to_string(k_max_values) + " values");
+    return false;
+  }
   return true;
 }
 
@@ -181,6 +196,15 @@ std::optional<pir::IntRange> ValueChecker::int_leaf(const Type& type, const ast:
         if (type.unit == Unit::none || c.unit == type.unit) candidates.emplace_back(c.name);
       for (auto& [word, meaning] : words())
         if (meaning.first == type.unit) candidates.push_back(word);
+      // Short spellings (`sys_admin`, `kill`) are accepted for capabilities and signals: suggest them too.
+      for (const hooks::Constant& c : hooks::constants()) {
+        std::string n(c.name);
+        std::string prefix = c.unit == Unit::capability ? "CAP_" : c.unit == Unit::signal ? "SIG" : "";
+        if (prefix.empty() || c.unit != type.unit || n.rfind(prefix, 0) != 0) continue;
+        std::string shortname = n.substr(prefix.size());
+        std::transform(shortname.begin(), shortname.end(), shortname.begin(), [](unsigned char ch) { return std::tolower(ch); });
+        candidates.push_back(shortname);
+      }
       auto d = diags_.error(v->range, "unknown name '" + name + "' for " + what);
       if (std::string s = did_you_mean(name, candidates); !s.empty()) d.hint("did you mean '" + s + "'?");
       return std::nullopt;
