@@ -123,27 +123,53 @@ void merge(std::vector<WorkRule>& rules) {
     std::size_t max_fields = 0;
     for (const WorkRule& r : rules) max_fields = std::max(max_fields, r.constraints.size());
     for (std::size_t field = 0; field < max_fields; ++field) {
-      std::unordered_map<std::string, std::size_t> by_rest;
+      // Group the rules that agree on everything but `field`, then unite each group's matchers
+      // in one pass (uniting pairwise would re-normalize a growing set at every step).
+      std::unordered_map<std::string, std::size_t> group_of;
+      std::vector<std::vector<std::size_t>> groups;
+      std::vector<bool> mergeable(rules.size(), false);
+      for (std::size_t i = 0; i < rules.size(); ++i) {
+        const WorkRule& r = rules[i];
+        if (field >= r.constraints.size() || r.constraints[field].negated) continue;
+        auto kind = r.constraints[field].matcher.kind;
+        if (kind == pir::Matcher::Kind::flags_all || kind == pir::Matcher::Kind::boolean) continue;
+        mergeable[i] = true;
+        std::string key = head_key(r) + constraints_key(r.constraints, field) +
+                          std::to_string(static_cast<int>(kind));
+        auto [it, fresh] = group_of.emplace(std::move(key), groups.size());
+        if (fresh) groups.emplace_back();
+        groups[it->second].push_back(i);
+      }
+      std::vector<long> group_start(rules.size(), -1);
+      for (std::size_t g = 0; g < groups.size(); ++g) group_start[groups[g].front()] = static_cast<long>(g);
       std::vector<WorkRule> out;
-      for (WorkRule& r : rules) {
-        if (field >= r.constraints.size() || r.constraints[field].negated) {
-          out.push_back(std::move(r));
+      std::vector<bool> consumed(rules.size(), false);
+      for (std::size_t i = 0; i < rules.size(); ++i) {
+        if (consumed[i]) continue;
+        if (!mergeable[i]) {
+          out.push_back(std::move(rules[i]));
           continue;
         }
-        std::string key = head_key(r) + constraints_key(r.constraints, field);
-        auto [it, fresh] = by_rest.emplace(key, out.size());
-        if (fresh) {
-          out.push_back(std::move(r));
+        const std::vector<std::size_t>* group = group_start[i] >= 0 ? &groups[group_start[i]] : nullptr;
+        if (!group || group->size() == 1) {
+          out.push_back(std::move(rules[i]));
           continue;
         }
-        WorkRule& into = out[it->second];
-        auto united = pir::unite(into.constraints[field].matcher, r.constraints[field].matcher);
-        if (!united) {
-          out.push_back(std::move(r));
-          continue;
+        WorkRule into = std::move(rules[i]);
+        pir::Matcher& m = into.constraints[field].matcher;
+        for (std::size_t k = 1; k < group->size(); ++k) {
+          WorkRule& r = rules[(*group)[k]];
+          const pir::Matcher& other = r.constraints[field].matcher;
+          m.ints.insert(m.ints.end(), other.ints.begin(), other.ints.end());
+          m.cidrs.insert(m.cidrs.end(), other.cidrs.begin(), other.cidrs.end());
+          m.paths.insert(m.paths.end(), other.paths.begin(), other.paths.end());
+          m.strings.insert(m.strings.end(), other.strings.begin(), other.strings.end());
+          m.mask |= other.mask;
+          into.origins.insert(into.origins.end(), r.origins.begin(), r.origins.end());
+          consumed[(*group)[k]] = true;
         }
-        into.constraints[field].matcher = std::move(*united);
-        into.origins.insert(into.origins.end(), r.origins.begin(), r.origins.end());
+        pir::normalize(m);
+        out.push_back(std::move(into));
         changed = true;
       }
       rules = std::move(out);

@@ -409,6 +409,13 @@ def stage_scenarios(source, staged, krsiec):
     if staged.exists():
         shutil.rmtree(staged)
     shutil.copytree(source, staged)
+    # Generated policies: NAME.gen.py writes NAME.krs (large policies are not committed as text).
+    for gen in sorted(staged.rglob("*.gen.py")):
+        target = gen.with_name(gen.name[: -len(".gen.py")] + ".krs")
+        proc = subprocess.run([sys.executable, str(gen), str(target)], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise GuestError(f"{gen.name} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
+        gen.unlink()
     policies = sorted(staged.rglob("*.krs"))
     if policies and not krsiec:
         raise GuestError(f"{source} has policies (.krs) but no --krsiec was given to compile them")
