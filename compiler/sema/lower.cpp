@@ -378,9 +378,12 @@ class PolicyLowering {
     // file, or a bind mount (which could expose a protected tree under a path no rule names).
     if ((fmode || std::find(ops.begin(), ops.end(), "append") != ops.end()) &&
         (b.decision == pir::Decision::deny || b.decision == pir::Decision::kill)) {
-      emit(b, "path_link", {field_constraint("path_link", "old_path", paths)});
-      emit(b, "sb_mount", {field_constraint("sb_mount", "flags", flags_any(k_ms_bind))});
-      emit(b, "move_mount", {});
+      // Unconditional even for `if owner` rules: an owner test has no file to look at on these hooks.
+      Base companion = b;
+      companion.owner.reset();
+      emit(companion, "path_link", {field_constraint("path_link", "old_path", paths)});
+      emit(companion, "sb_mount", {field_constraint("sb_mount", "flags", flags_any(k_ms_bind))});
+      emit(companion, "move_mount", {});
     }
     if (fmode && b.decision == pir::Decision::allow) {
       // Allowed opens of the same files by the same subject are gathered first and lowered once

@@ -9,7 +9,16 @@ namespace krsie::sema::detail {
 
 namespace {
 const std::map<std::string, std::pair<Unit, long long>>& words();
-bool is_word(const std::string& name) { return words().count(name) != 0; }
+// Built-in words (tcp, inet, ...) and the short spellings of capabilities and signals (sys_admin,
+// term): a `let` of the same name would silently change what a rule means.
+bool is_word(const std::string& name) {
+  if (words().count(name) != 0) return true;
+  std::string upper = name;
+  std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
+  const hooks::Constant* cap = hooks::find_constant("CAP_" + upper);
+  const hooks::Constant* sig = hooks::find_constant("SIG" + upper);
+  return (cap && cap->unit == Unit::capability) || (sig && sig->unit == Unit::signal);
+}
 }  // namespace
 
 Symbols::Symbols(const Program& program, DiagnosticEngine& diags) {
