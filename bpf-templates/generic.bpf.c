@@ -8,8 +8,10 @@
  *      addresses through LPM tries, strings through hash sets, integers directly),
  *   4. evaluate the hook's rules in order, first match wins, else the hook's posture,
  *   5. apply the decision (audit mode only reports), report deny/audit/kill events.
- * The compiler (compiler/backend/generic.cpp) fills the maps; krsie-load sets which programs
- * load (only the hooks the policy uses) and sizes the maps.
+ * The compiler (compiler/backend/generic.cpp) emits the map contents; krsie-load sets which
+ * programs load (only the hooks the policy uses), sizes the maps, and writes the entries for one
+ * of two rule generations: each program reads krsie_config.generation once at entry and uses it
+ * for every lookup, so a replacement switches all rules at once (docs/loader.md).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -35,7 +37,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, KRSIE_HOOK_MAX);
+  __uint(max_entries, KRSIE_GENERATIONS * KRSIE_HOOK_MAX);  /* generation * KRSIE_HOOK_MAX + hook */
   __type(key, __u32);
   __type(value, struct krsie_hook_conf);
 } krsie_hooks SEC(".maps");
@@ -96,8 +98,14 @@ struct krsie_eval {
   __u64 v[KRSIE_MAX_FIELDS];
   __u32 present;       /* bit f: field f has a value (absent fields fail every constraint) */
   __u32 hook;
+  __u32 gen;           /* rule generation read at entry: every lookup of this run uses it */
+  __u32 table_gen;     /* KRSIE_TABLE_GEN_BIT when gen is 1 */
   __u8 path_too_deep;  /* a path walk gave up: decide fail-closed */
-  __u8 pad[7];
+  __u8 pad[1];
+  __u16 family;        /* object address of socket hooks (reported in events) */
+  __u16 port;
+  __u16 pad1;
+  __u8 addr[16];
   struct krsie_inode_key inode;
   char leaf[64];
   char name[256];      /* component being fed to the automaton */
@@ -119,7 +127,7 @@ struct {
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static __always_inline struct krsie_eval *eval_begin(__u32 hook)
+static __always_inline struct krsie_eval *eval_begin(__u32 hook, __u32 gen)
 {
   __u32 zero = 0;
   struct krsie_eval *e = bpf_map_lookup_elem(&krsie_scratch, &zero);
@@ -127,6 +135,10 @@ static __always_inline struct krsie_eval *eval_begin(__u32 hook)
     return 0;
   e->present = 0;
   e->hook = hook;
+  e->gen = gen & 1;
+  e->table_gen = (gen & 1) ? KRSIE_TABLE_GEN_BIT : 0;
+  e->family = 0;
+  e->port = 0;
   e->path_too_deep = 0;
   e->inode.dev = 0;
   e->inode.ino = 0;
@@ -143,9 +155,16 @@ static __always_inline void set_field(struct krsie_eval *e, __u32 f, __u64 value
   }
 }
 
-static __always_inline const struct krsie_hook_conf *hook_conf(__u32 hook)
+static __always_inline const struct krsie_hook_conf *hook_conf(__u32 gen, __u32 hook)
 {
-  return bpf_map_lookup_elem(&krsie_hooks, &hook);
+  __u32 index = (gen & 1) * KRSIE_HOOK_MAX + hook;
+  return bpf_map_lookup_elem(&krsie_hooks, &index);
+}
+
+/* `table` id of (hook, field) in the LPM, string and inode-set maps, for this run's generation. */
+static __always_inline __u32 table_id(const struct krsie_eval *e, __u32 f)
+{
+  return ((e->hook << 8) | f) | e->table_gen;
 }
 
 /* One automaton step; KRSIE_DFA_DEAD stays dead. */
@@ -257,7 +276,7 @@ static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 whic
   struct inode *inode = BPF_CORE_READ(d, d_inode);
   if (inode) {
     struct krsie_inode_set_key k = {.dev = BPF_CORE_READ(inode, i_sb, s_dev), .ino = BPF_CORE_READ(inode, i_ino),
-                                    .table = (e->hook << 8) | f};
+                                    .table = table_id(e, f)};
     __u64 *extra = bpf_map_lookup_elem(&krsie_inodes, &k);
     if (extra)
       mask |= *extra;
@@ -268,7 +287,7 @@ static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 whic
 static __always_inline void string_field(struct krsie_eval *e, __u32 f, const char *s)
 {
   __builtin_memset(&e->skey, 0, sizeof(e->skey));
-  e->skey.table = (e->hook << 8) | f;
+  e->skey.table = table_id(e, f);
   if (!s || bpf_probe_read_kernel_str(e->skey.s, sizeof(e->skey.s), s) < 0)
     return;
   __u64 *mask = bpf_map_lookup_elem(&krsie_strings, &e->skey);
@@ -277,7 +296,7 @@ static __always_inline void string_field(struct krsie_eval *e, __u32 f, const ch
 
 static __always_inline void addr4_field(struct krsie_eval *e, __u32 f, __u32 addr_be)
 {
-  struct krsie_lpm4_key k = {.prefixlen = 64, .table = (e->hook << 8) | f};
+  struct krsie_lpm4_key k = {.prefixlen = 64, .table = table_id(e, f)};
   __builtin_memcpy(k.addr, &addr_be, 4);
   __u64 *mask = bpf_map_lookup_elem(&krsie_lpm4, &k);
   set_field(e, f, mask ? *mask : 0);
@@ -285,7 +304,7 @@ static __always_inline void addr4_field(struct krsie_eval *e, __u32 f, __u32 add
 
 static __always_inline void addr6_field(struct krsie_eval *e, __u32 f, const __u8 *addr)
 {
-  struct krsie_lpm6_key k = {.prefixlen = 32 + 128, .table = (e->hook << 8) | f};
+  struct krsie_lpm6_key k = {.prefixlen = 32 + 128, .table = table_id(e, f)};
   __builtin_memcpy(k.addr, addr, 16);
   __u64 *mask = bpf_map_lookup_elem(&krsie_lpm6, &k);
   set_field(e, f, mask ? *mask : 0);
@@ -306,11 +325,18 @@ static __always_inline void sockaddr_fields(struct krsie_eval *e, struct sockadd
     bpf_probe_read_kernel(&in, sizeof(in), sa);
     set_field(e, f_port, bpf_ntohs(in.sin_port));
     addr4_field(e, f_addr, in.sin_addr.s_addr);
+    e->family = AF_INET;
+    e->port = bpf_ntohs(in.sin_port);
+    __builtin_memset(e->addr, 0, sizeof(e->addr));
+    __builtin_memcpy(e->addr, &in.sin_addr.s_addr, 4);
   } else if (family == AF_INET6) {
     struct sockaddr_in6 in6 = {};
     bpf_probe_read_kernel(&in6, sizeof(in6), sa);
     set_field(e, f_port, bpf_ntohs(in6.sin6_port));
     addr6_field(e, f_addr, (const __u8 *)&in6.sin6_addr);
+    e->family = AF_INET6;
+    e->port = bpf_ntohs(in6.sin6_port);
+    __builtin_memcpy(e->addr, &in6.sin6_addr, 16);
   }
 }
 
@@ -351,12 +377,12 @@ static __always_inline void common_fields(struct krsie_eval *e, const struct krs
 /* Whether `task` is confined by this object's targets (its cgroup or an ancestor is a target).
  * The walk follows the cgroup's css parent chain (`self` is the first member of struct cgroup,
  * so the parent css is the parent cgroup), which is stable across kernel versions. */
-static __always_inline bool task_confined(struct task_struct *task)
+static __always_inline bool task_confined(struct task_struct *task, __u32 gen)
 {
   struct cgroup *cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
   for (int i = 0; i < KRSIE_MAX_CGROUP_DEPTH && cgrp; i++) {
     __u64 id = BPF_CORE_READ(cgrp, kn, id);
-    if (bpf_map_lookup_elem(&krsie_targets, &id))
+    if (krsie_target_in(bpf_map_lookup_elem(&krsie_targets, &id), gen, false))
       return true;
     cgrp = (struct cgroup *)BPF_CORE_READ(cgrp, self.parent);
   }
@@ -411,7 +437,7 @@ static long eval_rule(__u32 index, struct eval_ctx *ctx)
   struct krsie_eval *e = ctx->e;
   if (!e)
     return 1;
-  struct krsie_rule_key k = {.hook = e->hook, .index = index};
+  struct krsie_rule_key k = {.hook = e->hook, .index = index, .generation = e->gen};
   const struct krsie_rule_entry *r = bpf_map_lookup_elem(&krsie_rules, &k);
   if (!r)
     return 1;
@@ -492,7 +518,14 @@ static __always_inline void emit_event(const struct krsie_eval *e, __u8 decision
     ev->fields[i] = (e->present & (1u << i)) ? e->v[i] : 0;
   __builtin_memcpy(ev->name, e->leaf, sizeof(ev->name));
   ev->enforced = enforced;
-  __builtin_memset(ev->pad2, 0, sizeof(ev->pad2));
+  ev->generation = e->gen;
+  ev->family = e->family;
+  ev->port = e->port;
+  ev->pad2 = 0;
+  if (e->family)
+    __builtin_memcpy(ev->addr, e->addr, sizeof(ev->addr));
+  else
+    __builtin_memset(ev->addr, 0, sizeof(ev->addr));
   bpf_ringbuf_submit(ev, 0);
   count(decision, true, false);
 }
@@ -520,7 +553,7 @@ static __always_inline int decide(struct krsie_eval *e, const struct krsie_hook_
     count(decision, false, false);
     return 0;
   }
-  if (decision == KRSIE_DECISION_AUDIT || !krsie_enforcing()) {
+  if (decision == KRSIE_DECISION_AUDIT || !krsie_enforcing_gen(e->gen)) {
     emit_event(e, decision, 0);
     return 0;
   }
@@ -530,14 +563,16 @@ static __always_inline int decide(struct krsie_eval *e, const struct krsie_hook_
   return -(e->err > 0 ? e->err : 1);
 }
 
-/* Common prologue: pass through earlier denials, skip unconfined callers and unused hooks. */
+/* Common prologue: pass through earlier denials, read the generation once, skip unconfined
+ * callers and hooks the generation does not use. */
 #define KRSIE_PROLOGUE(hook_id)                                                                    \
   if (ret != 0)                                                                                    \
     return ret;                                                                                    \
-  const struct krsie_hook_conf *conf = hook_conf(hook_id);                                         \
-  if (!conf || !conf->used || !krsie_current_is_target())                                          \
+  __u32 gen = krsie_current_generation();                                                          \
+  const struct krsie_hook_conf *conf = hook_conf(gen, hook_id);                                    \
+  if (!conf || !conf->used || !krsie_current_is_target_gen(gen, false))                            \
     return 0;                                                                                      \
-  struct krsie_eval *e = eval_begin(hook_id);                                                      \
+  struct krsie_eval *e = eval_begin(hook_id, gen);                                                 \
   if (!e)                                                                                          \
     return 0;                                                                                      \
   common_fields(e, conf);
@@ -759,7 +794,7 @@ static __always_inline void task_fields(struct krsie_eval *e, struct task_struct
   char comm[16];
   BPF_CORE_READ_STR_INTO(&comm, t, comm);
   string_field(e, 2, comm);
-  set_field(e, KRSIE_F_TARGET_CONFINED, task_confined(t));
+  set_field(e, KRSIE_F_TARGET_CONFINED, task_confined(t, e->gen));
 }
 
 SEC("lsm/ptrace_access_check")
@@ -790,7 +825,7 @@ int BPF_PROG(krsie_task_kill, struct task_struct *p, struct kernel_siginfo *info
   char comm[16];
   BPF_CORE_READ_STR_INTO(&comm, p, comm);
   string_field(e, 3, comm);
-  set_field(e, KRSIE_F_TARGET_CONFINED, task_confined(p));
+  set_field(e, KRSIE_F_TARGET_CONFINED, task_confined(p, e->gen));
   return decide(e, conf);
 }
 

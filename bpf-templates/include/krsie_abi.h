@@ -13,9 +13,9 @@
 #include <linux/types.h>
 #endif
 
-#define KRSIE_ABI_VERSION 2
+#define KRSIE_ABI_VERSION 3
 
-/* Capacity limits, documented in docs/architecture.md. */
+/* Capacity limits, documented in docs/architecture.md and docs/loader.md. */
 #define KRSIE_MAX_TARGETS 4096     /* target cgroups across all policies of one object */
 #define KRSIE_MAX_CGROUP_DEPTH 16  /* ancestor levels checked for descendant-of-target */
 #define KRSIE_MAX_INODE_RULES 65536
@@ -65,6 +65,21 @@ enum krsie_hook {
   KRSIE_HOOK_MAX = 31,
 };
 
+/* ---- generations ---------------------------------------------------------------------------
+ *
+ * The generic templates hold two generations of rules side by side so that krsie-load can replace
+ * a policy atomically (docs/loader.md). krsie_config.generation (0 or 1) says which one is in
+ * force; every program reads it ONCE at entry and uses it for every lookup:
+ *   - krsie_rule_key.generation,
+ *   - the krsie_hooks index: generation * KRSIE_HOOK_MAX + hook,
+ *   - `table` ids of LPM, string and inode-set keys: KRSIE_TABLE_GEN_BIT set for generation 1,
+ *   - krsie_target.generations: bit g set when the cgroup is a target in generation g.
+ * Path automaton state ids need no marking: the loader places generation g's states at
+ * g * (max_entries of krsie_dfa_states / 2), and start states, edges and `other` links point
+ * into that half only. The compiler emits generation-0 records; the loader rewrites them. */
+#define KRSIE_GENERATIONS 2
+#define KRSIE_TABLE_GEN_BIT 0x80000000u
+
 /* ---- generic backend: rule tables -------------------------------------------------------
  *
  * Each hook program computes the hook's fields into `v[]` (hook-specific fields at the index of
@@ -105,10 +120,11 @@ struct krsie_constraint {
   struct krsie_range ranges[KRSIE_MAX_RANGES];
 };
 
-/* Key of the rules map: hook id and position. */
+/* Key of the rules map: hook id, position and rule generation. */
 struct krsie_rule_key {
   __u32 hook;
   __u32 index;
+  __u32 generation; /* 0 or 1 (see "Generations" below); the compiler emits 0 */
 };
 
 struct krsie_rule_entry {
@@ -177,7 +193,8 @@ struct krsie_string_key {
 /* Value of the targets map, keyed by cgroup v2 id (__u64). */
 struct krsie_target {
   __u32 policy_slot; /* which policy of the object confines this cgroup */
-  __u32 flags;       /* reserved, 0 */
+  __u32 generations; /* generic templates: bit g set = a target in generation g; the file
+                        template ignores it (any entry is a target) */
 };
 
 /* Key of the inode rules map: kernel s_dev encoding (major << 20 | minor) and inode number. */
@@ -194,10 +211,14 @@ struct krsie_rule {
   __s32 err;      /* errno returned on deny, positive (e.g. 1 for EPERM) */
 };
 
-/* Per-object configuration, array map with one element. */
+/* Per-object configuration, array map with one element. Updates change one aligned word at a
+ * time (krsie-load keeps the other words as they are), so a program never sees a torn value. */
 struct krsie_config {
-  __u32 enforce; /* 1: deny rules deny; 0: audit mode, deny rules only report */
+  __u32 enforce;        /* bit g: generation g enforces (deny rules deny); clear: audit mode,
+                           deny rules only report. krsie-load keeps both bits equal outside a
+                           replacement; 0 = audit, 3 = enforce */
   __u32 events_per_sec; /* per-CPU event budget; excess events are counted as dropped */
+  __u32 generation;     /* 0 or 1: the rule generation in force */
 };
 
 /* Per-CPU counters and the event rate limiter's state. */
@@ -227,7 +248,11 @@ struct krsie_event {
   __u64 fields[4];
   char name[64];
   __u8 enforced;  /* 1: the decision was applied; 0: audit mode reported it only */
-  __u8 pad2[7];
+  __u8 generation; /* rule generation that decided (selects the policy metadata of rule_id) */
+  __u16 family;   /* socket hooks with an object address: AF_INET or AF_INET6, else 0 */
+  __u16 port;     /* object port, host byte order */
+  __u16 pad2;
+  __u8 addr[16];  /* object address, network byte order (IPv4: the first 4 bytes) */
 };
 
 #endif /* KRSIE_ABI_H */

@@ -5,9 +5,14 @@
 
 #include "krsie_abi.h"
 
+/* Not preallocated: krsie-load updates live entries in place (a replacement sets and clears
+ * generation bits), and a preallocated hash map hands a replaced element to the very next update
+ * while a program may still be reading it; here replaced elements are freed after an RCU grace
+ * period, so a program always reads a whole, current or previous, value. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, KRSIE_MAX_TARGETS);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, __u64);
   __type(value, struct krsie_target);
 } krsie_targets SEC(".maps");
@@ -24,30 +29,58 @@ struct {
   __uint(max_entries, 256 * 1024);
 } krsie_events SEC(".maps");
 
+/* Whether a targets map entry confines in generation `gen` (any_generation: every entry does,
+ * for templates without generations). */
+static __always_inline bool krsie_target_in(const struct krsie_target *t, __u32 gen, bool any_generation)
+{
+  return t && (any_generation || ((t->generations >> (gen & 1)) & 1));
+}
+
 /* True when the current task's cgroup v2, or one of its ancestors, is a target.
- * Ancestor level 0 is the root; the walk stops at the task's own level (the helper then returns
- * the task's own id) or when the helper returns 0 (level deeper than the task's cgroup). */
-static __always_inline bool krsie_current_is_target(void)
+ * Ancestor level 0 is the root (a node-wide policy targets it); the walk stops at the task's own
+ * level (the helper then returns the task's own id) or when the helper returns 0 (level deeper
+ * than the task's cgroup). */
+static __always_inline bool krsie_current_is_target_gen(__u32 gen, bool any_generation)
 {
   __u64 self = bpf_get_current_cgroup_id();
-  if (bpf_map_lookup_elem(&krsie_targets, &self))
+  if (krsie_target_in(bpf_map_lookup_elem(&krsie_targets, &self), gen, any_generation))
     return true;
-  for (int level = 1; level < KRSIE_MAX_CGROUP_DEPTH; level++) {
+  for (int level = 0; level < KRSIE_MAX_CGROUP_DEPTH; level++) {
     __u64 id = bpf_get_current_ancestor_cgroup_id(level);
     if (id == 0 || id == self)
       return false;
-    if (bpf_map_lookup_elem(&krsie_targets, &id))
+    if (krsie_target_in(bpf_map_lookup_elem(&krsie_targets, &id), gen, any_generation))
       return true;
   }
   /* Deeper than the walk reaches: confine (fail closed) rather than silently allow. */
   return true;
 }
 
-static __always_inline bool krsie_enforcing(void)
+static __always_inline bool krsie_current_is_target(void)
+{
+  return krsie_current_is_target_gen(0, true);
+}
+
+/* The rule generation in force, read once per program run (one aligned word). */
+static __always_inline __u32 krsie_current_generation(void)
 {
   __u32 zero = 0;
   const struct krsie_config *cfg = bpf_map_lookup_elem(&krsie_config, &zero);
-  return cfg && cfg->enforce;
+  if (!cfg)
+    return 0;
+  return *(const volatile __u32 *)&cfg->generation & 1;
+}
+
+static __always_inline bool krsie_enforcing_gen(__u32 gen)
+{
+  __u32 zero = 0;
+  const struct krsie_config *cfg = bpf_map_lookup_elem(&krsie_config, &zero);
+  return cfg && ((cfg->enforce >> (gen & 1)) & 1);
+}
+
+static __always_inline bool krsie_enforcing(void)
+{
+  return krsie_enforcing_gen(0);
 }
 
 static __always_inline void krsie_report(__u32 hook, __u32 rule_id, __u8 decision,
@@ -68,6 +101,14 @@ static __always_inline void krsie_report(__u32 hook, __u32 rule_id, __u8 decisio
   ev->pad[0] = ev->pad[1] = ev->pad[2] = 0;
   bpf_get_current_comm(ev->comm, sizeof(ev->comm));
   ev->inode = *inode;
+  __builtin_memset(ev->fields, 0, sizeof(ev->fields));
+  ev->name[0] = 0;
+  ev->enforced = decision == KRSIE_DECISION_DENY;
+  ev->generation = 0;
+  ev->family = 0;
+  ev->port = 0;
+  ev->pad2 = 0;
+  __builtin_memset(ev->addr, 0, sizeof(ev->addr));
   bpf_ringbuf_submit(ev, 0);
 }
 

@@ -452,11 +452,12 @@ void print_maps(const GenericPolicy& g, std::ostream& out) {
   for (const std::string& line : g.dump) out << line << "\n";
 }
 
-std::string policy_metadata(const pir::Policy& policy, const GenericPolicy& g, const std::string& compiler_version) {
+std::string policy_metadata(const pir::Policy& policy, const GenericPolicy& g, const std::string& compiler_version,
+                            const std::string& backend) {
   nlohmann::ordered_json meta;
   meta["format"] = "krsie-policy";
   meta["abi"] = KRSIE_ABI_VERSION;
-  meta["backend"] = "generic";
+  meta["backend"] = backend;
   meta["compiler"] = compiler_version;
   meta["name"] = policy.name;
   meta["mode"] = policy.mode == pir::Mode::enforce ? "enforce" : "audit";

@@ -48,7 +48,9 @@ void print_maps(const GenericPolicy& g, std::ostream& out);
 
 // Metadata (JSON) stored in policy.o: name, mode, targets, programs, map sizes, rule table with
 // source locations. Deterministic (sorted keys).
-std::string policy_metadata(const pir::Policy& policy, const GenericPolicy& g, const std::string& compiler_version);
+// `backend` is "generic" or "llvm" (the object's code: templates or specialized programs).
+std::string policy_metadata(const pir::Policy& policy, const GenericPolicy& g, const std::string& compiler_version,
+                            const std::string& backend = "generic");
 
 // Serializes the map entries (the .krsie.maps section format).
 std::vector<std::uint8_t> serialize_entries(const GenericPolicy& g);
@@ -58,5 +60,8 @@ std::vector<std::uint8_t> serialize_entries(const GenericPolicy& g);
 // Returns an error message, or "" on success.
 std::string write_policy_object(const std::string& path, const std::string& metadata,
                                 const std::vector<std::uint8_t>& maps);
+// The same with another BPF ELF as the code (the LLVM backend's object).
+std::string write_policy_object(const std::string& path, const std::vector<std::uint8_t>& elf_bytes,
+                                const std::string& metadata, const std::vector<std::uint8_t>& maps);
 
 }  // namespace krsie::backend

@@ -18,18 +18,17 @@
 
 namespace krsie::backend {
 
-std::string write_policy_object(const std::string& path, const std::string& metadata,
-                                const std::vector<std::uint8_t>& maps) {
-  const templates::Template* tmpl = templates::find("generic");
-  if (!tmpl) return "the generic template is not embedded in this krsiec";
-  llvm::StringRef elf(reinterpret_cast<const char*>(tmpl->elf.data()), tmpl->elf.size());
-  auto input = llvm::object::ObjectFile::createObjectFile(llvm::MemoryBufferRef(elf, "generic.bpf.o"));
-  if (!input) return "cannot read the generic template: " + llvm::toString(input.takeError());
+namespace {
+
+std::string write_object(const std::string& path, llvm::StringRef elf, const std::string& what,
+                         const std::string& metadata, const std::vector<std::uint8_t>& maps) {
+  auto input = llvm::object::ObjectFile::createObjectFile(llvm::MemoryBufferRef(elf, what));
+  if (!input) return "cannot read " + what + ": " + llvm::toString(input.takeError());
   auto* elf_object = llvm::dyn_cast<llvm::object::ELFObjectFileBase>(input->get());
-  if (!elf_object) return "the generic template is not an ELF object";
+  if (!elf_object) return what + " is not an ELF object";
 
   llvm::objcopy::CommonConfig config;
-  config.InputFilename = "generic.bpf.o";
+  config.InputFilename = what;
   config.OutputFilename = path;
   config.AddSection.emplace_back(".krsie.meta", llvm::MemoryBuffer::getMemBufferCopy(metadata, ".krsie.meta"));
   config.AddSection.emplace_back(
@@ -62,6 +61,22 @@ std::string write_policy_object(const std::string& path, const std::string& meta
     return "cannot create " + path + ": " + ec.message();
   }
   return "";
+}
+
+}  // namespace
+
+std::string write_policy_object(const std::string& path, const std::string& metadata,
+                                const std::vector<std::uint8_t>& maps) {
+  const templates::Template* tmpl = templates::find("generic");
+  if (!tmpl) return "the generic template is not embedded in this krsiec";
+  llvm::StringRef elf(reinterpret_cast<const char*>(tmpl->elf.data()), tmpl->elf.size());
+  return write_object(path, elf, "generic.bpf.o", metadata, maps);
+}
+
+std::string write_policy_object(const std::string& path, const std::vector<std::uint8_t>& elf_bytes,
+                                const std::string& metadata, const std::vector<std::uint8_t>& maps) {
+  llvm::StringRef elf(reinterpret_cast<const char*>(elf_bytes.data()), elf_bytes.size());
+  return write_object(path, elf, "policy code", metadata, maps);
 }
 
 }  // namespace krsie::backend

@@ -1,7 +1,6 @@
 // krsiec: the KRS policy compiler driver. Thin: each stage is a library with its own output.
 //
-// Exit codes: 0 success, 1 the policy has errors (nothing written), 2 usage error,
-// 4 not implemented yet.
+// Exit codes: 0 success, 1 the policy has errors (nothing written), 2 usage error.
 
 #include <CLI/CLI.hpp>
 #include <unistd.h>
@@ -11,6 +10,7 @@
 
 #include "ast/dump.h"
 #include "backend/generic.h"
+#include "backend/llvm/llvm_backend.h"
 #include "backend/llvm_info.h"
 #include "krsie/version.h"
 #include "pir/print.h"
@@ -21,7 +21,6 @@
 namespace {
 
 constexpr int k_exit_errors = 1;
-constexpr int k_exit_not_implemented = 4;
 
 std::string version_text() {
   return std::string("krsiec ") + krsie::k_version + "\n" + krsie::backend::llvm_description();
@@ -37,8 +36,7 @@ std::string default_stdlib() {
 int main(int argc, char** argv) {
   CLI::App app{"krsiec: compile KRS policies into BPF-LSM objects", "krsiec"};
   app.set_version_flag("--version", version_text());
-  app.footer("Exit codes: 0 success, 1 the policy has errors (no output written), 2 usage error, "
-             "4 not implemented yet.");
+  app.footer("Exit codes: 0 success, 1 the policy has errors (no output written), 2 usage error.");
 
   std::string input;
   std::string output;
@@ -63,6 +61,8 @@ int main(int argc, char** argv) {
   app.add_option("--policy", policy_name, "the policy to compile when the file defines several");
   app.add_option("--stdlib", stdlib, "directory of the standard library (std/... imports)")->capture_default_str();
   app.add_option("--error-limit", error_limit, "stop after this many errors (0: no limit)")->capture_default_str();
+  bool timings = false;
+  app.add_flag("--timings", timings, "with --backend=llvm: print IR build and code generation times to stderr");
 
   try {
     app.parse(argc, argv);
@@ -101,11 +101,6 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (emit == "llvm" || emit == "asm" || backend == "llvm") {
-    std::cerr << "krsiec: error: the LLVM backend is not implemented yet; use the generic backend "
-                 "(the default) with -o or --emit=maps\n";
-    return k_exit_not_implemented;
-  }
   // The generic backend writes one policy per object.
   const krsie::pir::Policy* policy = nullptr;
   if (!policy_name.empty()) {
@@ -121,6 +116,36 @@ int main(int argc, char** argv) {
     std::cerr << "krsiec: error: " << input << " defines " << pir.policies.size()
               << " policies; choose one with --policy NAME (one policy per object)\n";
     return k_exit_errors;
+  }
+  if (emit == "llvm" || emit == "asm" || backend == "llvm") {
+    // The specialized backend (first slice: network, capability and identity hooks).
+    auto kind = emit == "llvm"  ? krsie::backend::LlvmEmit::ir
+                : emit == "asm" ? krsie::backend::LlvmEmit::assembly
+                                : krsie::backend::LlvmEmit::object;
+    if (emit == "maps") kind = krsie::backend::LlvmEmit::ir;  // only the map contents are printed
+    auto compiled = krsie::backend::compile_llvm(*policy, kind, diags);
+    if (!compiled) return fail();
+    if (emit == "maps") {
+      krsie::backend::print_maps(compiled->maps, std::cout);
+      return 0;
+    }
+    if (timings)
+      std::cerr << "krsiec: llvm backend: IR build " << compiled->build_ms << " ms, optimization + codegen "
+                << compiled->codegen_ms << " ms\n";
+    if (kind != krsie::backend::LlvmEmit::object) {
+      std::cout << compiled->text;
+      return 0;
+    }
+    if (output.empty()) output = policy->name + ".o";
+    std::string error = krsie::backend::write_policy_object(
+        output, compiled->elf,
+        krsie::backend::policy_metadata(*policy, compiled->maps, std::string("krsiec ") + krsie::k_version, "llvm"),
+        krsie::backend::serialize_entries(compiled->maps));
+    if (!error.empty()) {
+      std::cerr << "krsiec: error: " << error << "\n";
+      return k_exit_errors;
+    }
+    return 0;
   }
   auto generic = krsie::backend::lower_generic(*policy, diags);
   if (!generic) return fail();

@@ -54,6 +54,14 @@ std::string libbpf_log_tail(std::size_t max_lines = 40) {
 
 std::string BpfMap::name() const { return bpf_map__name(map_); }
 int BpfMap::fd() const { return bpf_map__fd(map_); }
+std::uint32_t BpfMap::type() const { return bpf_map__type(map_); }
+std::uint32_t BpfMap::key_size() const { return bpf_map__key_size(map_); }
+std::uint32_t BpfMap::value_size() const { return bpf_map__value_size(map_); }
+std::uint32_t BpfMap::max_entries() const { return bpf_map__max_entries(map_); }
+
+void BpfMap::reuse_fd(int fd) {
+  if (int err = bpf_map__reuse_fd(map_, fd)) throw RuntimeError(describe_errno("reusing map " + name(), err), -err);
+}
 
 void BpfMap::update(std::span<const std::byte> key, std::span<const std::byte> value) {
   int err = bpf_map__update_elem(map_, key.data(), key.size(), value.data(), value.size(), BPF_ANY);
@@ -65,6 +73,14 @@ bool BpfMap::lookup(std::span<const std::byte> key, std::span<std::byte> value) 
 }
 
 void BpfLink::Destroy::operator()(bpf_link* link) const { bpf_link__destroy(link); }
+
+int BpfLink::fd() const { return link_ ? bpf_link__fd(link_.get()) : -1; }
+
+void BpfLink::pin(const std::string& path) const {
+  if (!link_) throw RuntimeError("pinning a detached link at " + path, EINVAL);
+  if (bpf_obj_pin(bpf_link__fd(link_.get()), path.c_str()) != 0)
+    throw RuntimeError(describe_errno("pinning link at " + path, errno), errno);
+}
 void BpfObject::Close::operator()(bpf_object* obj) const { bpf_object__close(obj); }
 
 BpfObject BpfObject::open_memory(std::string_view name, std::span<const unsigned char> elf) {
@@ -116,6 +132,49 @@ BpfMap BpfObject::map(std::string_view map_name) const {
   bpf_map* m = bpf_object__find_map_by_name(obj_.get(), n.c_str());
   if (!m) throw RuntimeError("BPF object " + name() + " has no map named " + n, ENOENT);
   return BpfMap(m);
+}
+
+bool BpfObject::has_map(std::string_view map_name) const {
+  std::string n(map_name);
+  return bpf_object__find_map_by_name(obj_.get(), n.c_str()) != nullptr;
+}
+
+bool BpfObject::has_program(std::string_view program) const {
+  std::string n(program);
+  return bpf_object__find_program_by_name(obj_.get(), n.c_str()) != nullptr;
+}
+
+std::string BpfObject::code_digest() const {
+  // FNV-1a, 64 bits: identifies template code, not a security measure.
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&](const void* data, std::size_t n) {
+    auto* p = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+  };
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj_.get()) {
+    std::string id = std::string(bpf_program__name(prog)) + "\n" + bpf_program__section_name(prog) + "\n";
+    mix(id.data(), id.size());
+    mix(bpf_program__insns(prog), bpf_program__insn_cnt(prog) * sizeof(bpf_insn));
+  }
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+  return text;
+}
+
+BpfLink BpfObject::attach(std::string_view program) {
+  std::string n(program);
+  bpf_program* prog = bpf_object__find_program_by_name(obj_.get(), n.c_str());
+  if (!prog) throw RuntimeError("BPF object " + name() + " has no program " + n, ENOENT);
+  t_libbpf_log.clear();
+  bpf_link* link = bpf_program__attach(prog);
+  if (!link) {
+    int err = errno;
+    throw RuntimeError(describe_errno("attaching " + n + " (" + bpf_program__section_name(prog) + ")", err) + "\n" +
+                           libbpf_log_tail(),
+                       err);
+  }
+  return BpfLink(link);
 }
 
 std::vector<std::string> BpfObject::program_names() const {

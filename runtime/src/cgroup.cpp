@@ -55,6 +55,33 @@ std::uint64_t cgroup_id(const std::string& path) {
   return id;
 }
 
+std::optional<std::string> cgroup_path(std::uint64_t id) {
+  auto root = cgroup2_mount_point();
+  if (!root) return std::nullopt;
+  // The handle type the kernel uses for cgroup2 directories (FILEID_KERNFS), taken from the root.
+  struct {
+    file_handle handle;
+    std::uint64_t id;
+  } fh{};
+  fh.handle.handle_bytes = sizeof(std::uint64_t);
+  int mount_id = 0;
+  if (name_to_handle_at(AT_FDCWD, root->c_str(), &fh.handle, &mount_id, 0) != 0) return std::nullopt;
+  std::memcpy(fh.handle.f_handle, &id, sizeof id);
+  int mount_fd = open(root->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (mount_fd < 0) return std::nullopt;
+  int fd = open_by_handle_at(mount_fd, &fh.handle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  close(mount_fd);
+  if (fd < 0) return std::nullopt;
+  char buf[4096];
+  std::string link = "/proc/self/fd/" + std::to_string(fd);
+  ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return std::nullopt;
+  std::string path(buf, static_cast<std::size_t>(n));
+  // readlink gives the path from the mount's root: kernfs has no other names for a directory.
+  return path;
+}
+
 void move_to_cgroup(const std::string& path, int pid) {
   std::string procs = path + "/cgroup.procs";
   int fd = open(procs.c_str(), O_WRONLY | O_CLOEXEC);

@@ -9,12 +9,14 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <sys/stat.h>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
 
 #include "krsie/runtime/error.h"
+#include "krsie/runtime/generation.h"
 #include "krsie/runtime/inode.h"
 #include "krsie_abi.h"
 
@@ -22,18 +24,35 @@ namespace krsie::runtime {
 
 namespace {
 
+RuntimeError bad_object(const std::string& message) { return RuntimeError(ErrorKind::bad_object, message, EINVAL); }
+
 std::map<std::string, std::vector<std::uint8_t>> read_sections(const std::vector<std::uint8_t>& bytes,
                                                                 const std::vector<std::string>& wanted) {
-  if (bytes.size() < 64 || std::memcmp(bytes.data(), "\x7f" "ELF", 4) != 0)
-    throw RuntimeError("not a policy object: not an ELF file", EINVAL);
+  if (bytes.empty()) throw bad_object("not a policy object: the file is empty");
+  if (bytes.size() < 4 || std::memcmp(bytes.data(), "\x7f" "ELF", 4) != 0)
+    throw bad_object("not a policy object: not an ELF file");
+  if (bytes.size() < sizeof(Elf64_Ehdr))
+    throw bad_object("policy object is truncated: " + std::to_string(bytes.size()) + " bytes, shorter than an ELF header");
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, bytes.data(), sizeof eh);
+  if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
+    throw bad_object("not a policy object: not a 64-bit little-endian ELF file");
+  if (eh.e_machine != EM_BPF)
+    throw bad_object("not a policy object: an ELF file for machine " + std::to_string(eh.e_machine) + ", not BPF");
+  std::uint64_t table_end = eh.e_shoff + std::uint64_t(eh.e_shnum) * eh.e_shentsize;
+  if (eh.e_shoff == 0 || eh.e_shnum == 0 || eh.e_shentsize != sizeof(Elf64_Shdr))
+    throw bad_object("not a policy object: the ELF file has no section table");
+  if (table_end > bytes.size())
+    throw bad_object("policy object is truncated: its section table ends at byte " + std::to_string(table_end) +
+                     ", the file has " + std::to_string(bytes.size()) + " bytes");
   elf_version(EV_CURRENT);
   Elf* elf = elf_memory(reinterpret_cast<char*>(const_cast<std::uint8_t*>(bytes.data())), bytes.size());
-  if (!elf) throw RuntimeError(std::string("not a policy object: ") + elf_errmsg(-1), EINVAL);
+  if (!elf) throw bad_object(std::string("not a policy object: ") + elf_errmsg(-1));
   std::map<std::string, std::vector<std::uint8_t>> out;
   std::size_t shstrndx = 0;
   if (elf_getshdrstrndx(elf, &shstrndx) != 0) {
     elf_end(elf);
-    throw RuntimeError("not a policy object: corrupt ELF section table", EINVAL);
+    throw bad_object("not a policy object: corrupt ELF section table");
   }
   for (Elf_Scn* scn = elf_nextscn(elf, nullptr); scn; scn = elf_nextscn(elf, scn)) {
     GElf_Shdr shdr;
@@ -42,7 +61,11 @@ std::map<std::string, std::vector<std::uint8_t>> read_sections(const std::vector
     if (!name || std::find(wanted.begin(), wanted.end(), name) == wanted.end()) continue;
     if (shdr.sh_offset + shdr.sh_size > bytes.size() || shdr.sh_offset + shdr.sh_size < shdr.sh_offset) {
       elf_end(elf);
-      throw RuntimeError(std::string("policy object is truncated (section ") + name + " runs past the end)", EINVAL);
+      throw bad_object(std::string("policy object is truncated (section ") + name + " runs past the end)");
+    }
+    if (out.count(name)) {
+      elf_end(elf);
+      throw bad_object(std::string("not a policy object: two ") + name + " sections");
     }
     out[name].assign(bytes.begin() + static_cast<std::ptrdiff_t>(shdr.sh_offset),
                      bytes.begin() + static_cast<std::ptrdiff_t>(shdr.sh_offset + shdr.sh_size));
@@ -56,12 +79,11 @@ PolicyMetadata parse_metadata(const std::vector<std::uint8_t>& text) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text.begin(), text.end());
-    if (j.value("format", "") != "krsie-policy") throw RuntimeError("policy object metadata has an unknown format", EINVAL);
+    if (!j.is_object() || j.value("format", "") != "krsie-policy") throw bad_object("policy object metadata has an unknown format");
     m.abi = j.at("abi").get<int>();
     if (m.abi != KRSIE_ABI_VERSION)
-      throw RuntimeError("policy object has ABI " + std::to_string(m.abi) + ", this krsie-load speaks ABI " +
-                             std::to_string(KRSIE_ABI_VERSION) + ": recompile the policy with a matching krsiec",
-                         EINVAL);
+      throw bad_object("policy object has ABI " + std::to_string(m.abi) + ", this krsie-load speaks ABI " +
+                       std::to_string(KRSIE_ABI_VERSION) + ": recompile the policy with a matching krsiec");
     m.name = j.at("name").get<std::string>();
     m.mode = j.at("mode").get<std::string>();
     m.backend = j.value("backend", "");
@@ -87,16 +109,17 @@ PolicyMetadata parse_metadata(const std::vector<std::uint8_t>& text) {
       m.rules.push_back(std::move(rm));
     }
   } catch (const nlohmann::json::exception& e) {
-    throw RuntimeError(std::string("policy object metadata is corrupt: ") + e.what(), EINVAL);
+    throw bad_object(std::string("policy object metadata is corrupt: ") + e.what());
   }
-  if (m.mode != "enforce" && m.mode != "audit") throw RuntimeError("policy object metadata has an invalid mode", EINVAL);
+  if (m.mode != "enforce" && m.mode != "audit") throw bad_object("policy object metadata has an invalid mode '" + m.mode + "'");
+  if (m.name.empty()) throw bad_object("policy object metadata has an empty policy name");
   return m;
 }
 
 std::vector<MapRecord> parse_records(const std::vector<std::uint8_t>& b) {
   std::size_t pos = 0;
   auto need = [&](std::size_t n) {
-    if (b.size() - pos < n) throw RuntimeError("policy object map section is truncated", EINVAL);
+    if (b.size() - pos < n) throw bad_object("policy object map section is truncated");
   };
   auto get32 = [&] {
     need(4);
@@ -111,7 +134,7 @@ std::vector<MapRecord> parse_records(const std::vector<std::uint8_t>& b) {
     return out;
   };
   need(8);
-  if (std::memcmp(b.data(), "KRSMAPS1", 8) != 0) throw RuntimeError("policy object map section has a bad magic", EINVAL);
+  if (std::memcmp(b.data(), "KRSMAPS1", 8) != 0) throw bad_object("policy object map section has a bad magic");
   pos = 8;
   std::uint32_t count = get32();
   std::vector<MapRecord> out;
@@ -124,7 +147,7 @@ std::vector<MapRecord> parse_records(const std::vector<std::uint8_t>& b) {
     r.value = bytes(get32());
     out.push_back(std::move(r));
   }
-  if (pos != b.size()) throw RuntimeError("policy object map section has trailing bytes", EINVAL);
+  if (pos != b.size()) throw bad_object("policy object map section has trailing bytes");
   return out;
 }
 
@@ -140,65 +163,82 @@ PolicyObject PolicyObject::parse(std::vector<std::uint8_t> bytes) {
   PolicyObject p;
   auto sections = read_sections(bytes, {".krsie.meta", ".krsie.maps"});
   if (!sections.count(".krsie.meta"))
-    throw RuntimeError("not a policy object: no .krsie.meta section (was it written by krsiec?)", EINVAL);
-  if (!sections.count(".krsie.maps")) throw RuntimeError("policy object has no .krsie.maps section", EINVAL);
+    throw bad_object("not a policy object: no .krsie.meta section (was it written by krsiec?)");
+  if (!sections.count(".krsie.maps")) throw bad_object("policy object has no .krsie.maps section");
   p.meta = parse_metadata(sections[".krsie.meta"]);
   p.records = parse_records(sections[".krsie.maps"]);
+  validate_records(p.records);
   p.elf = std::move(bytes);
   return p;
 }
 
+void PolicyObject::check_template() const {
+  std::optional<BpfObject> obj;
+  try {
+    obj.emplace(BpfObject::open_memory(meta.name, elf));
+  } catch (const RuntimeError& e) {
+    throw bad_object(std::string("policy object's BPF code does not parse: ") + e.what());
+  }
+  if (meta.programs.empty()) throw bad_object("policy object names no programs to load");
+  for (const std::string& p : meta.programs)
+    if (!obj->has_program(p)) throw bad_object("policy object names program " + p + ", which its BPF code lacks");
+  for (const MapAbi& m : generic_maps()) {
+    if (!obj->has_map(m.name))
+      throw bad_object("policy object's BPF code lacks map " + std::string(m.name) + " (not the generic template?)");
+    BpfMap map = obj->map(m.name);
+    if (m.key_size && (map.key_size() != m.key_size || (m.value_size && map.value_size() != m.value_size)))
+      throw bad_object("policy object's map " + std::string(m.name) + " has " + std::to_string(map.key_size()) + "/" +
+                       std::to_string(map.value_size()) + "-byte keys/values, this krsie-load expects " +
+                       std::to_string(m.key_size) + "/" + std::to_string(m.value_size));
+  }
+  if (obj->map("krsie_hooks").max_entries() != KRSIE_GENERATIONS * KRSIE_HOOK_MAX)
+    throw bad_object("policy object's template has no room for two rule generations (krsie_hooks)");
+}
+
+std::string PolicyObject::template_digest() const { return BpfObject::open_memory(meta.name, elf).code_digest(); }
+
+krsie_config PolicyObject::compiled_config() const {
+  krsie_config c{meta.mode == "enforce" ? 1u : 0u, 10000u, 0u};
+  for (const MapRecord& r : records)
+    if (r.map == "krsie_config" && r.value.size() == sizeof c) std::memcpy(&c, r.value.data(), sizeof c);
+  return c;
+}
+
 PolicyObject PolicyObject::read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw RuntimeError(describe_errno("cannot open " + path, errno), errno);
+  if (!in) throw RuntimeError(ErrorKind::bad_object, describe_errno("cannot open " + path, errno), errno);
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   try {
     return parse(std::move(bytes));
   } catch (const RuntimeError& e) {
-    throw RuntimeError(path + ": " + e.what(), e.error_number());
+    throw RuntimeError(e.kind(), path + ": " + e.what(), e.error_number());
   }
 }
 
 LoadedPolicy LoadedPolicy::load(const PolicyObject& policy) {
   auto object = std::make_unique<BpfObject>(BpfObject::open_memory(policy.meta.name, policy.elf));
-  object->prepare(policy.meta.programs, policy.meta.map_sizes);
+  // One generation, sized exactly: an in-process load is never replaced.
+  object->prepare(policy.meta.programs, plan_map_sizes(entry_counts(policy), 0));
   object->load();
-  std::map<std::string, BpfMap> maps;
-  for (const MapRecord& r : policy.records) {
-    auto it = maps.find(r.map);
-    if (it == maps.end()) it = maps.emplace(r.map, object->map(r.map)).first;
-    it->second.update(std::as_bytes(std::span(r.key)), std::as_bytes(std::span(r.value)));
-  }
-  // Inodes of exact rule paths, as they exist now (missing files are matched by path alone).
-  std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>, std::uint64_t> inode_masks;
-  for (const auto& ip : policy.meta.inode_paths) {
-    struct stat st{};
-    if (stat(ip.path.c_str(), &st) != 0 || ip.bit >= 64) continue;
-    inode_masks[{kernel_dev(st.st_dev), st.st_ino, ip.table}] |= 1ull << ip.bit;
-  }
-  if (!inode_masks.empty()) {
-    BpfMap inodes = object->map("krsie_inodes");
-    for (const auto& [k, mask] : inode_masks) {
-      krsie_inode_set_key key{std::get<0>(k), std::get<1>(k), std::get<2>(k), 0};
-      inodes.update(key, mask);
-    }
-  }
   LoadedPolicy loaded(std::move(object), policy.meta);
-  loaded.set_enforce(policy.meta.mode == "enforce");
+  std::uint32_t states = loaded.object_->map("krsie_dfa_states").max_entries();
+  loaded.maps_ = PolicyMaps(states);
+  for (const std::string& name : loaded.object_->map_names())
+    if (map_abi(name)) loaded.maps_.add(name, MapHandle::from_fd(loaded.object_->map(name).fd(), name));
+  loaded.maps_.write_generation(policy, 0);
+  krsie_config config = policy.compiled_config();
+  config.generation = 0;
+  config.enforce = policy.meta.mode == "enforce" ? 3u : 0u;
+  loaded.maps_.write_config(config);
   return loaded;
 }
 
-void LoadedPolicy::add_target(std::uint64_t cgroup_id) {
-  krsie_target t{0, 0};
-  object_->map("krsie_targets").update(cgroup_id, t);
-}
+void LoadedPolicy::add_target(std::uint64_t cgroup_id) { maps_.add_targets({cgroup_id}, 0); }
 
 void LoadedPolicy::set_enforce(bool enforce) {
-  std::uint32_t zero = 0;
-  krsie_config cfg{};
-  object_->map("krsie_config").lookup(zero, cfg);
-  cfg.enforce = enforce ? 1 : 0;
-  object_->map("krsie_config").update(zero, cfg);
+  krsie_config cfg = maps_.config();
+  cfg.enforce = enforce ? 3u : 0u;
+  maps_.write_config(cfg);
 }
 
 void LoadedPolicy::attach() { links_ = object_->attach_all(); }

@@ -405,7 +405,8 @@ def add_tree(writer, source, dest):
 
 def stage_scenarios(source, staged, krsiec):
     """Copies the scenarios to `staged` and compiles every policy (.krs) next to them into a
-    policy.o with krsiec on the host, as a user would: the guest only loads objects."""
+    policy.o with krsiec on the host, as a user would: the guest only loads objects. Policies named
+    NAME.llvm.krs are compiled with --backend=llvm."""
     if staged.exists():
         shutil.rmtree(staged)
     shutil.copytree(source, staged)
@@ -421,7 +422,9 @@ def stage_scenarios(source, staged, krsiec):
         raise GuestError(f"{source} has policies (.krs) but no --krsiec was given to compile them")
     for krs in policies:
         obj = krs.with_suffix(".o")
-        proc = subprocess.run([str(krsiec), str(krs), "-o", str(obj)], capture_output=True, text=True,
+        # NAME.llvm.krs: compiled by the specialized (LLVM) backend instead of the generic one.
+        backend = ["--backend=llvm"] if krs.name.endswith(".llvm.krs") else []
+        proc = subprocess.run([str(krsiec), *backend, str(krs), "-o", str(obj)], capture_output=True, text=True,
                               check=False)
         if proc.returncode != 0:
             raise GuestError(f"krsiec failed on {krs.relative_to(staged)} (exit {proc.returncode}):\n"

@@ -22,3 +22,22 @@ config.environment["TERM"] = "dumb"
 
 config.substitutions.append(("%templates", os.path.join(config.krsie_binary_dir, "bpf-templates", "bpf")))
 config.substitutions.append(("%examples", os.path.join(config.krsie_source_dir, "examples")))
+
+# Host features for krsie-load tests: `root`, `cgroup2` (a cgroup v2 hierarchy is mounted), and
+# `no-bpf-lsm` (`krsie-load probe` says this kernel cannot enforce BPF-LSM policies: tests that
+# expect that refusal never attach anything, and only run where the refusal is certain).
+import subprocess
+
+if os.geteuid() == 0:
+    config.available_features.add("root")
+try:
+    with open("/proc/self/mountinfo") as mounts:
+        if any(" - cgroup2 " in line for line in mounts):
+            config.available_features.add("cgroup2")
+except OSError:
+    pass
+_krsie_load = os.path.join(config.krsie_binary_dir, "runtime", "krsie-load")
+if os.path.exists(_krsie_load):
+    _probe = subprocess.run([_krsie_load, "probe", "-q"], capture_output=True, check=False)
+    if _probe.returncode == 3:
+        config.available_features.add("no-bpf-lsm")

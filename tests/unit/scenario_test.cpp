@@ -39,6 +39,22 @@ TEST(Scenario, ParsesAllDirectives) {
   EXPECT_EQ(sc.expect_ids(), (std::vector<std::string>{"deny", "ok-out", "code"}));
 }
 
+TEST(Scenario, ParsesBackgroundTeardownAndMatch) {
+  Scenario sc = parse_scenario("s.scn",
+                               "scenario loop\n"
+                               "cgroup t /k/t\n"
+                               "teardown krsie-load unload x\n"
+                               "background t 'while true; do :; done'\n"
+                               "expect listed in root ok match '\"name\":\"x\"' krsie-load list --json\n");
+  ASSERT_EQ(sc.steps.size(), 3u);
+  EXPECT_EQ(sc.steps[0].kind, Step::Kind::teardown);
+  EXPECT_EQ(sc.steps[0].args, (std::vector<std::string>{"krsie-load", "unload", "x"}));
+  EXPECT_EQ(sc.steps[1].kind, Step::Kind::background);
+  EXPECT_EQ(sc.steps[1].cgroup, "t");
+  EXPECT_EQ(sc.steps[1].args, std::vector<std::string>{"while true; do :; done"});
+  EXPECT_EQ(sc.steps[2].args, (std::vector<std::string>{"match", "\"name\":\"x\"", "krsie-load", "list", "--json"}));
+}
+
 void expect_parse_error(const std::string& text, const std::string& fragment) {
   try {
     parse_scenario("bad.scn", text);
@@ -54,6 +70,10 @@ TEST(Scenario, RejectsMistakesWithFileAndLine) {
   expect_parse_error("scenario s\nexpect a in nowhere ok open-read /x\n", "bad.scn:2: unknown cgroup 'nowhere'");
   expect_parse_error("scenario s\nexpect a in root EWHAT open-read /x\n", "unknown outcome 'EWHAT'");
   expect_parse_error("scenario s\nexpect a in root ok teleport /x\n", "unknown action 'teleport'");
+  expect_parse_error("scenario s\nexpect a in root ok match x\n", "takes at least 2 argument(s), got 1");
+  expect_parse_error("scenario s\nexpect a in root ok match '(' true\n", "bad regular expression '('");
+  expect_parse_error("scenario s\nbackground nowhere 'true'\n", "expected 'background CGROUP SCRIPT'");
+  expect_parse_error("scenario s\nteardown\n", "'teardown' needs a command");
   expect_parse_error("scenario s\nexpect a in root ok sh true\nexpect a in root ok sh true\n",
                      "bad.scn:3: check id 'a' used twice");
   expect_parse_error("scenario s\ncgroup t /a/../b\n", "must not contain '..'");

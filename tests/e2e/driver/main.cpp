@@ -28,6 +28,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -47,7 +48,7 @@ using namespace krsie::e2e;
 
 namespace {
 
-constexpr int k_action_timeout_ms = 10000;
+constexpr int k_action_timeout_ms = 60000;  // loading a policy verifies programs: seconds under TCG
 
 // What a child process did: the syscall's errno (0 = it succeeded) and, when it exited,
 // its status. `exec_succeeded` tells an exit status apart from a failed exec.
@@ -208,13 +209,15 @@ ActionResult run_action(const std::string& cgroup_dir, const std::vector<std::st
     std::vector<std::string> args;
     if (verb == "sh") {
       args = {"/bin/sh", "-c", action[1]};
+    } else if (verb == "match") {  // match REGEX PATH ARG...
+      args.assign(action.begin() + 2, action.end());
     } else {  // exec PATH ARG...
       args.assign(action.begin() + 1, action.end());
     }
     std::vector<char*> cargv;
     for (auto& a : args) cargv.push_back(a.data());
     cargv.push_back(nullptr);
-    execv(cargv[0], cargv.data());
+    execvp(cargv[0], cargv.data());
     report_err(errno);  // only reached when exec failed
     _exit(127);
   }
@@ -244,7 +247,7 @@ ActionResult run_action(const std::string& cgroup_dir, const std::vector<std::st
       } else if (p.fd == report[0] && n >= static_cast<ssize_t>(sizeof(int))) {
         std::memcpy(&r.err, buf, sizeof(int));
         r.syscall_reported = true;
-      } else if (p.fd == output[0] && r.output.size() < 4096) {
+      } else if (p.fd == output[0] && r.output.size() < 65536) {
         r.output.append(buf, n);
       }
     }
@@ -280,6 +283,18 @@ class ScenarioRun {
   ScenarioRun(const Scenario& sc, std::string cgroup_root, std::string dir)
       : sc_(sc), root_(std::move(cgroup_root)), dir_(std::move(dir)) {}
   ~ScenarioRun() {
+    stop_background();
+    for (const Step& step : teardown_) {
+      try {
+        ActionResult r = run_action(root_, exec_argv(step));
+        if (!(r.exited && r.status == 0 && !r.syscall_reported))
+          std::cout << "KRSIE-LOG " << sc_.name << " teardown at line " << step.line << " failed (" << r.text()
+                    << "): " << one_line(r.output) << std::endl;
+      } catch (const std::exception& e) {
+        std::cout << "KRSIE-LOG " << sc_.name << " teardown at line " << step.line << ": " << one_line(e.what())
+                  << std::endl;
+      }
+    }
     policies_.clear();
     loaded_.clear();  // detach programs before removing cgroups
     for (auto it = created_.rbegin(); it != created_.rend(); ++it) rmdir(it->c_str());
@@ -306,13 +321,14 @@ class ScenarioRun {
     }
   }
 
+  static std::vector<std::string> exec_argv(const Step& step) {
+    std::vector<std::string> a = {"exec"};
+    a.insert(a.end(), step.args.begin(), step.args.end());
+    return a;  // a command without '/' is searched in $PATH (/krsie/bin, /bin, ...)
+  }
+
   void setup(const Step& step) {
-    ActionResult r = run_action(root_, [&] {
-      std::vector<std::string> a = {"exec"};
-      a.insert(a.end(), step.args.begin(), step.args.end());
-      if (a[1].find('/') == std::string::npos) a[1] = "/bin/" + a[1];
-      return a;
-    }());
+    ActionResult r = run_action(root_, exec_argv(step));
     if (!(r.exited && r.status == 0 && !r.syscall_reported))
       throw runtime::RuntimeError("setup at line " + std::to_string(step.line) + " failed (" +
                                   r.text() + "): " + one_line(r.output));
@@ -331,7 +347,7 @@ class ScenarioRun {
       std::string key = kv.substr(0, kv.find('=')), value = kv.substr(kv.find('=') + 1);
       if (key == "cgroup") {
         std::uint64_t id = runtime::cgroup_id(cgroup_dir(value));
-        loaded->object.map("krsie_targets").update(id, krsie_target{0, 0});
+        loaded->object.map("krsie_targets").update(id, krsie_target{0, 1});  // generation 0
       } else if (key == "deny-inode") {
         krsie_inode_key k = runtime::inode_key(value);
         krsie_rule rule{rule_id++, KRSIE_DECISION_DENY, {0, 0, 0}, EPERM};
@@ -402,6 +418,42 @@ class ScenarioRun {
     policies_.clear();
   }
 
+  void add_teardown(const Step& step) { teardown_.push_back(step); }
+
+  // background CGROUP SCRIPT: /bin/sh -c SCRIPT in its own process group inside CGROUP.
+  void background(const Step& step) {
+    std::string dir = cgroup_dir(step.cgroup);
+    pid_t pid = fork();
+    if (pid < 0) throw runtime::RuntimeError(runtime::describe_errno("fork", errno), errno);
+    if (pid == 0) {
+      setpgid(0, 0);
+      int null = open("/dev/null", O_RDWR);
+      if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+      }
+      try {
+        runtime::move_to_cgroup(dir);
+      } catch (const std::exception&) {
+        _exit(126);
+      }
+      execl("/bin/sh", "sh", "-c", step.args[0].c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    setpgid(pid, pid);
+    background_.push_back(pid);
+  }
+
+  void stop_background() {
+    for (pid_t pid : background_) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+    background_.clear();
+  }
+
   void drain_events() {
     for (auto& l : loaded_) l->events->drain();
     for (auto& p : policies_) p->events->drain();
@@ -424,11 +476,13 @@ class ScenarioRun {
   std::vector<std::unique_ptr<Policy>> policies_;
   std::vector<std::string> created_;
   std::vector<std::unique_ptr<Loaded>> loaded_;
+  std::vector<Step> teardown_;
+  std::vector<pid_t> background_;
 };
 
 void report(const Scenario& sc, const std::string& id, bool pass, const std::string& detail) {
   std::cout << "KRSIE-RESULT " << sc.name << " " << id << " " << (pass ? "PASS" : "FAIL") << " "
-            << one_line(detail) << std::endl;
+            << one_line(detail, 700) << std::endl;
 }
 
 // Runs one scenario; returns the number of failed checks.
@@ -445,16 +499,24 @@ int run_scenario(const Scenario& sc, const std::string& cgroup_root, const std::
         case Step::Kind::template_load: run.load_template(step); break;
         case Step::Kind::load_policy: run.load_policy(step); break;
         case Step::Kind::unload: run.unload(); break;
+        case Step::Kind::background: run.background(step); break;
+        case Step::Kind::teardown: run.add_teardown(step); break;
         case Step::Kind::expect: {
           std::vector<std::string> action = step.args;
           ActionResult r = run_action(run.cgroup_dir(step.cgroup), action);
           bool pass = matches(step.outcome, r);
+          bool output_matches = true;
+          if (action[0] == "match") {
+            output_matches = std::regex_search(r.output, std::regex(action[1]));
+            pass = pass && output_matches;
+          }
           std::string detail = "in " + step.cgroup + ": " + one_line([&] {
             std::string s;
             for (const auto& a : action) s += (s.empty() ? "" : " ") + a;
             return s;
           }(), 120) + " -> " + r.text() + " (expected " + step.outcome.text() + ")";
-          if (!r.output.empty()) detail += "; output: " + one_line(r.output, 200);
+          if (!output_matches) detail += "; output does not match /" + action[1] + "/";
+          if (!r.output.empty()) detail += "; output: " + one_line(r.output, action[0] == "match" ? 500 : 200);
           report(sc, step.id, pass, detail);
           failures += !pass;
           pending.erase(std::find(pending.begin(), pending.end(), step.id));

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -19,13 +20,13 @@ constexpr std::pair<const char*, int> k_errnos[] = {
     {"ELOOP", ELOOP}, {"ENAMETOOLONG", ENAMETOOLONG}, {"EAFNOSUPPORT", EAFNOSUPPORT},
 };
 
-// Built-in actions and how many arguments each takes (-1: at least one).
+// Built-in actions and how many arguments each takes (-N: at least N).
 const std::map<std::string, int> k_actions = {
     {"open-read", 1}, {"open-write", 1}, {"open-rdwr", 1}, {"create", 1}, {"exec", -1}, {"sh", 1},
     {"connect", 2},   {"connect-udp", 2}, {"sendto-udp", 2}, {"bind", 2}, {"listen", 1},
     {"setuid", 1},    {"setgid", 1},      {"mkdir", 1},      {"unlink", 1}, {"rmdir", 1},
     {"rename", 2},    {"link", 2},        {"symlink", 2},    {"chmod", 2},  {"truncate", 1},
-    {"socket", 3},    {"ptrace-attach", 1}, {"kill", 2},  {"bpf-map-create", 0},
+    {"socket", 3},    {"ptrace-attach", 1}, {"kill", 2},  {"bpf-map-create", 0}, {"match", -2},
 };
 
 bool valid_name(const std::string& s) {
@@ -176,6 +177,22 @@ Scenario parse_scenario(const std::string& file, const std::string& text) {
       s.kind = Step::Kind::unload;
       s.line = lineno;
       sc.steps.push_back(std::move(s));
+    } else if (directive == "background") {
+      if (w.size() != 3 || !cgroup_names.count(w[1]))
+        throw std::runtime_error(where + ": expected 'background CGROUP SCRIPT' with a declared cgroup");
+      Step s;
+      s.kind = Step::Kind::background;
+      s.line = lineno;
+      s.cgroup = w[1];
+      s.args = {w[2]};
+      sc.steps.push_back(std::move(s));
+    } else if (directive == "teardown") {
+      if (w.size() < 2) throw std::runtime_error(where + ": 'teardown' needs a command");
+      Step s;
+      s.kind = Step::Kind::teardown;
+      s.line = lineno;
+      s.args.assign(w.begin() + 1, w.end());
+      sc.steps.push_back(std::move(s));
     } else if (directive == "setup" || directive == "template") {
       if (w.size() < 2) throw std::runtime_error(where + ": '" + directive + "' needs arguments");
       Step s;
@@ -203,10 +220,18 @@ Scenario parse_scenario(const std::string& file, const std::string& text) {
         throw std::runtime_error(where + ": unknown action '" + w[5] + "' (" + known + ")");
       }
       int given = static_cast<int>(w.size()) - 6;
-      if ((action->second >= 0 && given != action->second) || (action->second < 0 && given < 1))
+      if ((action->second >= 0 && given != action->second) || (action->second < 0 && given < -action->second))
         throw std::runtime_error(where + ": action '" + w[5] + "' takes " +
-                                 (action->second < 0 ? std::string("at least 1") : std::to_string(action->second)) +
+                                 (action->second < 0 ? "at least " + std::to_string(-action->second)
+                                                     : std::to_string(action->second)) +
                                  " argument(s), got " + std::to_string(given));
+      if (w[5] == "match") {
+        try {
+          std::regex check(w[6]);
+        } catch (const std::regex_error& e) {
+          throw std::runtime_error(where + ": bad regular expression '" + w[6] + "': " + e.what());
+        }
+      }
       Step s;
       s.kind = Step::Kind::expect;
       s.line = lineno;

@@ -12,12 +12,17 @@
 //   load POLICY.krs                        load + attach the policy.o that the host compiled from
 //                                          POLICY.krs (next to the scenario) on its cgroup targets
 //   unload                                 detach and unload every policy loaded so far
+//   background CGROUP SCRIPT               start /bin/sh -c SCRIPT in a new process inside CGROUP
+//                                          (output discarded); killed when the scenario ends
+//   teardown ARG...                        a command run as root in the root cgroup when the
+//                                          scenario ends, whatever happened (failures are logged)
 //   expect ID in CGROUP OUTCOME ACTION ARG...
 //                                          run ACTION in a fresh process inside CGROUP and compare
 //                                          with OUTCOME: ok | <errno name, e.g. EPERM> | exit=N
 //
 // Actions (each reports the errno of its system call): open-read/open-write/open-rdwr/create
-// PATH, exec PATH [ARG...], sh SCRIPT, connect/connect-udp/sendto-udp/bind ADDR PORT, listen PORT,
+// PATH, exec PATH [ARG...] (PATH searched in $PATH when it has no '/'), sh SCRIPT,
+// match REGEX PATH [ARG...] (exec, and the output must also contain a match of REGEX), connect/connect-udp/sendto-udp/bind ADDR PORT, listen PORT,
 // setuid/setgid ID, mkdir/rmdir/unlink/truncate PATH, rename/link/symlink FROM TO, chmod PATH
 // OCTAL, socket FAMILY TYPE PROTO (numbers), ptrace-attach PID|parent, kill PID|parent SIG.
 
@@ -34,14 +39,15 @@ struct Outcome {
 };
 
 struct Step {
-  enum class Kind { setup, template_load, load_policy, unload, expect };
+  enum class Kind { setup, template_load, load_policy, unload, expect, background, teardown };
   Kind kind = Kind::setup;
   int line = 0;
-  // setup: argv; template_load: template name then KEY=VALUE items; expect: action argv.
+  // setup/teardown: argv; template_load: template name then KEY=VALUE items; expect: action argv;
+  // background: the script.
   std::vector<std::string> args;
   // expect only:
   std::string id;
-  std::string cgroup;
+  std::string cgroup;  // expect and background
   Outcome outcome;
 };
 

@@ -25,6 +25,12 @@ class BpfMap {
   explicit BpfMap(bpf_map* map) : map_(map) {}
   std::string name() const;
   int fd() const;
+  std::uint32_t type() const;
+  std::uint32_t key_size() const;
+  std::uint32_t value_size() const;
+  std::uint32_t max_entries() const;
+  // Before load: use the existing kernel map `fd` instead of creating one (a pinned map).
+  void reuse_fd(int fd);
   // Inserts or replaces key -> value; sizes must match the map's definition.
   void update(std::span<const std::byte> key, std::span<const std::byte> value);
   template <typename K, typename V>
@@ -49,6 +55,10 @@ class BpfLink {
   explicit BpfLink(bpf_link* link) : link_(link) {}
   bool attached() const { return link_ != nullptr; }
   void detach() { link_.reset(); }
+  int fd() const;
+  // Pins the link at `path` in bpffs: the program stays attached after this process exits,
+  // until the pin is removed.
+  void pin(const std::string& path) const;
 
  private:
   struct Destroy {
@@ -72,11 +82,18 @@ class BpfObject {
 
   std::string name() const;
   BpfMap map(std::string_view name) const;                // throws when absent
+  bool has_map(std::string_view name) const;
+  bool has_program(std::string_view name) const;
   std::vector<std::string> program_names() const;
   std::vector<std::string> map_names() const;
+  // A digest of every program's name, section and instructions as opened (before relocation):
+  // equal digests mean the same template code.
+  std::string code_digest() const;
 
   // Attaches every loaded program with the attach type its section names (lsm/..., etc.).
   std::vector<BpfLink> attach_all();
+  // Attaches one loaded program; throws (with libbpf's words) when it cannot.
+  BpfLink attach(std::string_view program);
 
  private:
   struct Close {

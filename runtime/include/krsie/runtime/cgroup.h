@@ -16,6 +16,10 @@ std::optional<std::string> cgroup2_mount_point();
 // not on a cgroup2 filesystem. Ids change when a directory is recreated: resolve at attach time.
 std::uint64_t cgroup_id(const std::string& path);
 
+// The path of the cgroup v2 directory with this id (open_by_handle_at on the cgroup2 mount;
+// needs CAP_DAC_READ_SEARCH), or nullopt when it cannot be found (removed, or not permitted).
+std::optional<std::string> cgroup_path(std::uint64_t id);
+
 // Moves process `pid` (0: the caller) into the cgroup at `path`.
 void move_to_cgroup(const std::string& path, int pid = 0);
 

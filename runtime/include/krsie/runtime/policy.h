@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "krsie/runtime/bpf.h"
+#include "krsie/runtime/policy_maps.h"
 
 namespace krsie::runtime {
 
@@ -49,21 +50,33 @@ struct MapRecord {
   std::vector<std::uint8_t> value;
 };
 
-// The parts of a policy.o: the ELF, its metadata and its map contents. Throws RuntimeError with
-// a precise reason for anything malformed (not ELF, missing or corrupt sections, wrong ABI).
+// The parts of a policy.o: the ELF, its metadata and its map contents. Throws RuntimeError
+// (ErrorKind::bad_object) with a precise reason for anything malformed: not ELF, truncated,
+// missing or corrupt sections, wrong ABI, records that do not fit the ABI, a template without the
+// programs or maps the policy names. Nothing here touches the kernel.
 struct PolicyObject {
   std::vector<std::uint8_t> elf;
   PolicyMetadata meta;
   std::vector<MapRecord> records;
   static PolicyObject parse(std::vector<std::uint8_t> bytes);
   static PolicyObject read_file(const std::string& path);
+
+  // Opens the embedded template with libbpf (no kernel involved) and checks that it has every
+  // program the policy names and every map its records fill, with the ABI's key/value sizes.
+  void check_template() const;
+  // BpfObject::code_digest() of the embedded template.
+  std::string template_digest() const;
+  // The krsie_config record the compiler wrote (events_per_sec), or defaults.
+  krsie_config compiled_config() const;
 };
 
-// A policy loaded into the kernel: programs verified, maps filled, not yet attached.
+// A policy loaded into the kernel by this process (no pins): programs verified, maps filled with
+// rule generation 0, not yet attached. The guest test driver uses it; krsie-load uses loader.h.
 class LoadedPolicy {
  public:
-  // Opens, sizes maps, loads only the policy's programs, fills the maps, and resolves the inodes
-  // of exact rule paths (so other names of those files, hard links and bind mounts, match too).
+  // Opens, sizes maps for one generation, loads only the policy's programs, fills the maps, and
+  // resolves the inodes of exact rule paths (so other names of those files, hard links and bind
+  // mounts, match too).
   static LoadedPolicy load(const PolicyObject& policy);
 
   // Confines the cgroup with this id (and its descendants).
@@ -75,12 +88,14 @@ class LoadedPolicy {
   void detach() { links_.clear(); }
 
   BpfObject& object() { return *object_; }
+  PolicyMaps& maps() { return maps_; }
   const PolicyMetadata& meta() const { return meta_; }
 
  private:
   LoadedPolicy(std::unique_ptr<BpfObject> object, PolicyMetadata meta) : object_(std::move(object)), meta_(std::move(meta)) {}
   std::unique_ptr<BpfObject> object_;
   PolicyMetadata meta_;
+  PolicyMaps maps_;
   std::vector<BpfLink> links_;
 };
 

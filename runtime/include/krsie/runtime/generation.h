@@ -1,0 +1,68 @@
+#pragma once
+// Rule generations of the generic template (krsie_abi.h, "generations"; docs/loader.md): which
+// maps hold per-generation entries, how a compiled (generation-0) record is rewritten for
+// generation 1, which generation a key in the kernel belongs to, and how maps are sized so that
+// two generations fit. Pure functions: no kernel involved (unit-tested).
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "krsie/runtime/policy.h"
+
+namespace krsie::runtime {
+
+// What the loader knows about one map of the generic template.
+struct MapAbi {
+  std::string_view name;
+  std::uint32_t key_size;
+  std::uint32_t value_size;
+  bool per_generation;  // entries belong to one rule generation
+  bool from_compiler;   // the compiler emits records for it
+  bool sized_by_loader; // max_entries chosen by the loader (else fixed by the template)
+};
+
+// The map called `name`, or nullptr when the loader does not know it.
+const MapAbi* map_abi(std::string_view name);
+const std::vector<MapAbi>& generic_maps();
+
+// Checks every record of a policy object against the ABI: a known map the compiler may fill,
+// key and value sizes, path automaton state ids that are dense. Throws RuntimeError(bad_object).
+void validate_records(const std::vector<MapRecord>& records);
+
+// Rewrites one compiled record (generation 0) for generation `gen` (0 or 1). `dfa_half` is the
+// number of automaton states each generation owns in krsie_dfa_states (generation g's states
+// start at g * dfa_half). Throws RuntimeError(bad_object) for a record that does not fit.
+MapRecord record_for_generation(const MapRecord& record, unsigned gen, std::uint32_t dfa_half);
+
+// The generation a key of `map` belongs to; nullopt for maps without generations.
+std::optional<unsigned> key_generation(std::string_view map, std::span<const std::uint8_t> key,
+                                       std::uint32_t dfa_half);
+
+// Entries a policy needs per map: its records, automaton states (highest id + 1), and one
+// krsie_inodes entry per exact rule path.
+std::map<std::string, std::uint32_t> entry_counts(const PolicyObject& policy);
+
+// max_entries for every map the loader sizes. `headroom` (>= 1): each map holds headroom times
+// the policy's entries (at least a minimum), so a replacement of up to (headroom - 1) times the
+// size fits beside the policy in force; the automaton state array is split in two halves of
+// headroom * states / 2 each (at least the minimum). headroom 0 means one generation only, sized
+// exactly (the guest test driver's in-process loads, which are never replaced).
+std::map<std::string, std::uint32_t> plan_map_sizes(const std::map<std::string, std::uint32_t>& counts,
+                                                    unsigned headroom);
+
+// Why `incoming` entries do not fit beside `in_force` entries in maps of these max_entries
+// (empty: they fit). One line per map, saying how much is needed and how much there is.
+std::vector<std::string> check_fit(const std::map<std::string, std::uint32_t>& in_force,
+                                   const std::map<std::string, std::uint32_t>& incoming,
+                                   const std::map<std::string, std::uint32_t>& max_entries);
+
+// krsie_config with only the enforce bits changed for `gen` (and, when `both`, the other
+// generation's too).
+std::uint32_t enforce_bits(std::uint32_t current, unsigned gen, bool enforce, bool both);
+
+}  // namespace krsie::runtime

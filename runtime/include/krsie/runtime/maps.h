@@ -1,0 +1,101 @@
+#pragma once
+// Kernel BPF maps by file descriptor: maps of a loaded object (borrowed, duplicated fd) and maps
+// reopened from their bpffs pins by a later krsie-load. Raw bytes in, raw bytes out; the ABI
+// meaning of keys and values lives in generation.h.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace krsie::runtime {
+
+using Bytes = std::vector<std::uint8_t>;
+
+// An owned file descriptor (closed once).
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd();
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct MapInfo {
+  std::string name;  // as the kernel stores it (truncated to 15 bytes)
+  std::uint32_t id = 0;
+  std::uint32_t type = 0;
+  std::uint32_t key_size = 0;
+  std::uint32_t value_size = 0;
+  std::uint32_t max_entries = 0;
+  std::uint32_t flags = 0;
+};
+
+class MapHandle {
+ public:
+  // The map pinned at `path` (BPF_OBJ_GET). Throws RuntimeError naming the path.
+  static MapHandle open_pinned(const std::string& path, const std::string& label);
+  // A duplicate of `fd` (the caller keeps its own).
+  static MapHandle from_fd(int fd, const std::string& label);
+
+  const std::string& label() const { return label_; }
+  const MapInfo& info() const { return info_; }
+  int fd() const { return fd_.get(); }
+
+  // Inserts or replaces; sizes must match the map's key and value sizes.
+  void update(std::span<const std::uint8_t> key, std::span<const std::uint8_t> value);
+  // Whole value of `key` (per-CPU maps: every CPU's value, each padded to 8 bytes).
+  std::optional<Bytes> lookup(std::span<const std::uint8_t> key) const;
+  // Deletes `key`; false when it was absent.
+  bool erase(std::span<const std::uint8_t> key);
+  // Every key (a snapshot; hash and LPM maps).
+  std::vector<Bytes> keys() const;
+  // Updates many entries at once where the kernel supports it (array and hash maps), else one by
+  // one.
+  void update_many(const std::vector<Bytes>& keys, const std::vector<Bytes>& values);
+  void pin(const std::string& path) const;
+
+  template <typename K, typename V>
+  void put(const K& key, const V& value) {
+    update(std::span(reinterpret_cast<const std::uint8_t*>(&key), sizeof key),
+           std::span(reinterpret_cast<const std::uint8_t*>(&value), sizeof value));
+  }
+  template <typename K, typename V>
+  bool get(const K& key, V& value) const {
+    auto v = lookup(std::span(reinterpret_cast<const std::uint8_t*>(&key), sizeof key));
+    if (!v || v->size() < sizeof value) return false;
+    std::memcpy(&value, v->data(), sizeof value);
+    return true;
+  }
+
+ private:
+  MapHandle(Fd fd, std::string label);
+  Fd fd_;
+  std::string label_;
+  MapInfo info_;
+};
+
+// Number of possible CPUs (size of a per-CPU map value array).
+int possible_cpus();
+
+// Blocks until every BPF program that was running when it was called has finished (an RCU grace
+// period, triggered through a map-in-map update: the kernel waits for running programs there).
+void wait_for_running_programs();
+
+}  // namespace krsie::runtime

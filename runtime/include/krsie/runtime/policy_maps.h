@@ -1,0 +1,68 @@
+#pragma once
+// The kernel maps of one loaded generic-template object, by name, and what the loader does with
+// them: write one rule generation, purge one, switch the generation in force, set targets and
+// modes, read counters. Used both on an object loaded in this process and on maps reopened from
+// their bpffs pins.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "krsie/runtime/maps.h"
+#include "krsie_abi.h"
+
+namespace krsie::runtime {
+
+struct PolicyObject;
+
+// Decision and event counters summed over CPUs (krsie_stats).
+struct PolicyCounters {
+  std::uint64_t allow = 0, deny = 0, audit = 0, kill = 0;
+  std::uint64_t events = 0, events_dropped = 0;
+};
+
+class PolicyMaps {
+ public:
+  PolicyMaps() = default;
+  // `dfa_half`: automaton states per generation; 0 = half of krsie_dfa_states' max_entries.
+  explicit PolicyMaps(std::uint32_t dfa_half) : dfa_half_(dfa_half) {}
+
+  void add(const std::string& name, MapHandle handle);
+  bool has(const std::string& name) const { return maps_.count(name) != 0; }
+  MapHandle& at(const std::string& name);
+  const MapHandle& at(const std::string& name) const;
+  const std::map<std::string, MapHandle>& all() const { return maps_; }
+
+  std::uint32_t dfa_half() const;
+
+  krsie_config config() const;
+  void write_config(const krsie_config& config);
+  unsigned generation() const { return config().generation & 1; }
+  bool enforcing(unsigned gen) const { return (config().enforce >> (gen & 1)) & 1; }
+
+  // Writes generation `gen` of `policy`: its records rewritten for `gen` (not its config) and the
+  // inodes of its exact rule paths as they exist now. Entries of other generations are untouched.
+  void write_generation(const PolicyObject& policy, unsigned gen);
+  // Removes every entry of generation `gen` (array entries are zeroed).
+  void purge_generation(unsigned gen);
+  // Entries of generation `gen` per map the loader sizes (automaton states: highest used + 1).
+  std::map<std::string, std::uint32_t> count_generation(unsigned gen) const;
+
+  // Marks the cgroups as targets in generation `gen` (adds entries as needed).
+  void add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsigned gen);
+  // Clears generation `gen` from every target; entries left without a generation are deleted.
+  void drop_target_generation(unsigned gen);
+  // cgroup id -> generations bit mask.
+  std::map<std::uint64_t, std::uint32_t> targets() const;
+
+  // Hook configurations of generation `gen`, by hook id (only used hooks).
+  std::map<std::uint32_t, krsie_hook_conf> hooks(unsigned gen) const;
+  PolicyCounters counters() const;
+
+ private:
+  std::map<std::string, MapHandle> maps_;
+  std::uint32_t dfa_half_ = 0;
+};
+
+}  // namespace krsie::runtime

@@ -1,0 +1,162 @@
+#include "krsie/runtime/maps.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "krsie/runtime/error.h"
+
+namespace krsie::runtime {
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = o.release();
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0) close(fd_);
+}
+
+MapHandle::MapHandle(Fd fd, std::string label) : fd_(std::move(fd)), label_(std::move(label)) {
+  bpf_map_info info{};
+  __u32 len = sizeof info;
+  if (bpf_obj_get_info_by_fd(fd_.get(), &info, &len) != 0)
+    throw RuntimeError(describe_errno("reading the map info of " + label_, errno), errno);
+  info_.name = info.name;
+  info_.id = info.id;
+  info_.type = info.type;
+  info_.key_size = info.key_size;
+  info_.value_size = info.value_size;
+  info_.max_entries = info.max_entries;
+  info_.flags = info.map_flags;
+}
+
+MapHandle MapHandle::open_pinned(const std::string& path, const std::string& label) {
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) {
+    int err = errno;
+    throw RuntimeError(describe_errno("opening pinned map " + path, err), err,
+                       err == ENOENT ? ErrorKind::not_loaded : ErrorKind::generic);
+  }
+  return MapHandle(Fd(fd), label);
+}
+
+MapHandle MapHandle::from_fd(int fd, const std::string& label) {
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) throw RuntimeError(describe_errno("duplicating the fd of map " + label, errno), errno);
+  return MapHandle(Fd(copy), label);
+}
+
+void MapHandle::update(std::span<const std::uint8_t> key, std::span<const std::uint8_t> value) {
+  if (key.size() != info_.key_size || value.size() != info_.value_size)
+    throw RuntimeError("map " + label_ + " takes " + std::to_string(info_.key_size) + "-byte keys and " +
+                           std::to_string(info_.value_size) + "-byte values, got " + std::to_string(key.size()) +
+                           " and " + std::to_string(value.size()),
+                       EINVAL, ErrorKind::bad_object);
+  if (bpf_map_update_elem(fd_.get(), key.data(), value.data(), BPF_ANY) != 0) {
+    int err = errno;
+    std::string why = describe_errno("updating map " + label_, err);
+    if (err == E2BIG || err == ENOMEM || err == ENOSPC)
+      why += " (the map holds at most " + std::to_string(info_.max_entries) + " entries)";
+    throw RuntimeError(why, err);
+  }
+}
+
+std::optional<Bytes> MapHandle::lookup(std::span<const std::uint8_t> key) const {
+  std::size_t size = info_.value_size;
+  if (info_.type == BPF_MAP_TYPE_PERCPU_ARRAY || info_.type == BPF_MAP_TYPE_PERCPU_HASH ||
+      info_.type == BPF_MAP_TYPE_LRU_PERCPU_HASH)
+    size = ((size + 7) / 8 * 8) * static_cast<std::size_t>(possible_cpus());
+  Bytes value(size);
+  if (bpf_map_lookup_elem(fd_.get(), key.data(), value.data()) != 0) return std::nullopt;
+  return value;
+}
+
+bool MapHandle::erase(std::span<const std::uint8_t> key) {
+  if (bpf_map_delete_elem(fd_.get(), key.data()) == 0) return true;
+  if (errno == ENOENT) return false;
+  throw RuntimeError(describe_errno("deleting from map " + label_, errno), errno);
+}
+
+std::vector<Bytes> MapHandle::keys() const {
+  std::vector<Bytes> out;
+  Bytes key(info_.key_size), next(info_.key_size);
+  const void* prev = nullptr;
+  // A snapshot bounded by max_entries: a map changing under us cannot make this loop forever.
+  for (std::uint64_t n = 0; n <= info_.max_entries; ++n) {
+    if (bpf_map_get_next_key(fd_.get(), prev, next.data()) != 0) {
+      if (errno == ENOENT) break;
+      throw RuntimeError(describe_errno("listing the keys of map " + label_, errno), errno);
+    }
+    out.push_back(next);
+    key = next;
+    prev = key.data();
+  }
+  return out;
+}
+
+void MapHandle::update_many(const std::vector<Bytes>& keys, const std::vector<Bytes>& values) {
+  if (keys.size() != values.size()) throw RuntimeError("update_many: keys and values differ in number");
+  if (keys.empty()) return;
+  if (info_.type == BPF_MAP_TYPE_ARRAY || info_.type == BPF_MAP_TYPE_HASH) {
+    Bytes k, v;
+    k.reserve(keys.size() * info_.key_size);
+    v.reserve(values.size() * info_.value_size);
+    bool sizes_ok = true;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      sizes_ok = sizes_ok && keys[i].size() == info_.key_size && values[i].size() == info_.value_size;
+      k.insert(k.end(), keys[i].begin(), keys[i].end());
+      v.insert(v.end(), values[i].begin(), values[i].end());
+    }
+    if (sizes_ok) {
+      __u32 count = static_cast<__u32>(keys.size());
+      LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = 0, .flags = 0);
+      if (bpf_map_update_batch(fd_.get(), k.data(), v.data(), &count, &opts) == 0 && count == keys.size()) return;
+      // Kernels without batch support: fall through to single updates (idempotent).
+    }
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) update(keys[i], values[i]);
+}
+
+void MapHandle::pin(const std::string& path) const {
+  if (bpf_obj_pin(fd_.get(), path.c_str()) != 0)
+    throw RuntimeError(describe_errno("pinning map " + label_ + " at " + path, errno), errno);
+}
+
+int possible_cpus() {
+  static int n = [] {
+    int cpus = libbpf_num_possible_cpus();
+    return cpus > 0 ? cpus : 1;
+  }();
+  return n;
+}
+
+void wait_for_running_programs() {
+  // The kernel calls synchronize_rcu() after every update of a map-in-map (so that user space
+  // knows no program still uses the old inner map). Non-sleepable BPF-LSM programs run inside an
+  // RCU read-side section, so when the update returns, every program run that began before it
+  // has ended.
+  static Fd inner, outer;
+  if (!outer) {
+    int in = bpf_map_create(BPF_MAP_TYPE_ARRAY, "krsie_sync_in", 4, 4, 1, nullptr);
+    if (in < 0) throw RuntimeError(describe_errno("creating the grace-period map", errno), errno);
+    inner = Fd(in);
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = static_cast<__u32>(inner.get()));
+    int out = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "krsie_sync", 4, 4, 1, &opts);
+    if (out < 0) throw RuntimeError(describe_errno("creating the grace-period map", errno), errno);
+    outer = Fd(out);
+  }
+  __u32 zero = 0;
+  __u32 value = static_cast<__u32>(inner.get());
+  if (bpf_map_update_elem(outer.get(), &zero, &value, BPF_ANY) != 0)
+    throw RuntimeError(describe_errno("waiting for running BPF programs", errno), errno);
+}
+
+}  // namespace krsie::runtime

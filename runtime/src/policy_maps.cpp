@@ -1,0 +1,194 @@
+#include "krsie/runtime/policy_maps.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <tuple>
+
+#include "krsie/runtime/error.h"
+#include "krsie/runtime/generation.h"
+#include "krsie/runtime/inode.h"
+#include "krsie/runtime/policy.h"
+
+namespace krsie::runtime {
+
+namespace {
+
+template <typename T>
+Bytes bytes_of(const T& v) {
+  Bytes b(sizeof v);
+  std::memcpy(b.data(), &v, sizeof v);
+  return b;
+}
+
+template <typename T>
+T value_as(const Bytes& b) {
+  T v{};
+  std::memcpy(&v, b.data(), std::min(sizeof v, b.size()));
+  return v;
+}
+
+}  // namespace
+
+void PolicyMaps::add(const std::string& name, MapHandle handle) { maps_.insert_or_assign(name, std::move(handle)); }
+
+MapHandle& PolicyMaps::at(const std::string& name) {
+  auto it = maps_.find(name);
+  if (it == maps_.end()) throw RuntimeError("the loaded policy has no map " + name, ENOENT);
+  return it->second;
+}
+
+const MapHandle& PolicyMaps::at(const std::string& name) const {
+  auto it = maps_.find(name);
+  if (it == maps_.end()) throw RuntimeError("the loaded policy has no map " + name, ENOENT);
+  return it->second;
+}
+
+std::uint32_t PolicyMaps::dfa_half() const {
+  if (dfa_half_) return dfa_half_;
+  return has("krsie_dfa_states") ? at("krsie_dfa_states").info().max_entries / 2 : 0;
+}
+
+krsie_config PolicyMaps::config() const {
+  std::uint32_t zero = 0;
+  krsie_config c{};
+  if (!at("krsie_config").get(zero, c)) throw RuntimeError("cannot read the policy's krsie_config map", EIO);
+  return c;
+}
+
+void PolicyMaps::write_config(const krsie_config& config) {
+  std::uint32_t zero = 0;
+  at("krsie_config").put(zero, config);
+}
+
+void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
+  std::uint32_t half = dfa_half();
+  std::map<std::string, std::pair<std::vector<Bytes>, std::vector<Bytes>>> by_map;
+  for (const MapRecord& r : policy.records) {
+    if (r.map == "krsie_config") continue;  // the loader owns the configuration
+    MapRecord g = record_for_generation(r, gen, half);
+    auto& [keys, values] = by_map[g.map];
+    keys.push_back(std::move(g.key));
+    values.push_back(std::move(g.value));
+  }
+  // Inodes of exact rule paths, as they exist now (missing files are matched by path alone).
+  std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>, std::uint64_t> inode_masks;
+  for (const auto& ip : policy.meta.inode_paths) {
+    struct stat st{};
+    if (ip.bit >= 64 || stat(ip.path.c_str(), &st) != 0) continue;
+    inode_masks[{kernel_dev(st.st_dev), st.st_ino, ip.table}] |= 1ull << ip.bit;
+  }
+  for (const auto& [k, mask] : inode_masks) {
+    krsie_inode_set_key key{std::get<0>(k), std::get<1>(k), std::get<2>(k), 0};
+    MapRecord g = record_for_generation({"krsie_inodes", bytes_of(key), bytes_of(mask)}, gen, half);
+    auto& [keys, values] = by_map["krsie_inodes"];
+    keys.push_back(std::move(g.key));
+    values.push_back(std::move(g.value));
+  }
+  // Hook configurations last: a hook becomes used in this generation only once its rules,
+  // automata and sets are all in place (matters for the in-process loader, which has no switch).
+  for (auto& [map, kv] : by_map)
+    if (map != "krsie_hooks") at(map).update_many(kv.first, kv.second);
+  if (auto it = by_map.find("krsie_hooks"); it != by_map.end()) at("krsie_hooks").update_many(it->second.first, it->second.second);
+}
+
+void PolicyMaps::purge_generation(unsigned gen) {
+  gen &= 1;
+  std::uint32_t half = dfa_half();
+  for (auto& [name, map] : maps_) {
+    const MapAbi* abi = map_abi(name);
+    if (!abi || !abi->per_generation) continue;
+    if (name == "krsie_hooks" || name == "krsie_dfa_states") {
+      std::uint32_t first = name == "krsie_hooks" ? gen * std::uint32_t{KRSIE_HOOK_MAX} : gen * half;
+      std::uint32_t count = name == "krsie_hooks" ? std::uint32_t{KRSIE_HOOK_MAX} : half;
+      count = std::min(count, map.info().max_entries > first ? map.info().max_entries - first : 0);
+      std::vector<Bytes> keys, values(count, Bytes(map.info().value_size, 0));
+      for (std::uint32_t i = 0; i < count; ++i) keys.push_back(bytes_of(first + i));
+      map.update_many(keys, values);
+      continue;
+    }
+    for (const Bytes& key : map.keys())
+      if (key_generation(name, key, half) == gen) map.erase(key);
+  }
+}
+
+std::map<std::string, std::uint32_t> PolicyMaps::count_generation(unsigned gen) const {
+  std::map<std::string, std::uint32_t> counts;
+  std::uint32_t half = dfa_half();
+  for (const auto& [name, map] : maps_) {
+    const MapAbi* abi = map_abi(name);
+    if (!abi || !abi->per_generation || !abi->sized_by_loader || name == "krsie_dfa_states") continue;
+    std::uint32_t n = 0;
+    for (const Bytes& key : map.keys())
+      if (key_generation(name, key, half) == (gen & 1)) ++n;
+    counts[name] = n;
+  }
+  return counts;
+}
+
+void PolicyMaps::add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsigned gen) {
+  MapHandle& t = at("krsie_targets");
+  for (std::uint64_t id : cgroup_ids) {
+    krsie_target v{0, 0};
+    t.get(id, v);
+    v.generations |= 1u << (gen & 1);
+    t.put(id, v);
+  }
+}
+
+void PolicyMaps::drop_target_generation(unsigned gen) {
+  MapHandle& t = at("krsie_targets");
+  for (const Bytes& key : t.keys()) {
+    auto v = t.lookup(key);
+    if (!v) continue;
+    auto target = value_as<krsie_target>(*v);
+    if (!(target.generations & (1u << (gen & 1)))) continue;
+    target.generations &= ~(1u << (gen & 1));
+    if (target.generations == 0)
+      t.erase(key);
+    else
+      t.update(key, bytes_of(target));
+  }
+}
+
+std::map<std::uint64_t, std::uint32_t> PolicyMaps::targets() const {
+  std::map<std::uint64_t, std::uint32_t> out;
+  const MapHandle& t = at("krsie_targets");
+  for (const Bytes& key : t.keys())
+    if (auto v = t.lookup(key)) out[value_as<std::uint64_t>(key)] = value_as<krsie_target>(*v).generations;
+  return out;
+}
+
+std::map<std::uint32_t, krsie_hook_conf> PolicyMaps::hooks(unsigned gen) const {
+  std::map<std::uint32_t, krsie_hook_conf> out;
+  const MapHandle& h = at("krsie_hooks");
+  for (std::uint32_t hook = 1; hook < KRSIE_HOOK_MAX; ++hook) {
+    std::uint32_t index = (gen & 1) * KRSIE_HOOK_MAX + hook;
+    krsie_hook_conf conf{};
+    if (h.get(index, conf) && conf.used) out[hook] = conf;
+  }
+  return out;
+}
+
+PolicyCounters PolicyMaps::counters() const {
+  PolicyCounters c;
+  std::uint32_t zero = 0;
+  auto v = at("krsie_stats").lookup(std::span(reinterpret_cast<const std::uint8_t*>(&zero), 4));
+  if (!v) return c;
+  std::size_t stride = (sizeof(krsie_stats) + 7) / 8 * 8;
+  for (std::size_t off = 0; off + sizeof(krsie_stats) <= v->size(); off += stride) {
+    krsie_stats s;
+    std::memcpy(&s, v->data() + off, sizeof s);
+    c.allow += s.decisions[KRSIE_DECISION_ALLOW];
+    c.deny += s.decisions[KRSIE_DECISION_DENY];
+    c.audit += s.decisions[KRSIE_DECISION_AUDIT];
+    c.kill += s.decisions[KRSIE_DECISION_KILL];
+    c.events += s.events;
+    c.events_dropped += s.events_dropped;
+  }
+  return c;
+}
+
+}  // namespace krsie::runtime

@@ -1,0 +1,268 @@
+#include "krsie/runtime/state.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iterator>
+
+#include <nlohmann/json.hpp>
+
+#include "krsie/runtime/error.h"
+
+namespace krsie::runtime {
+
+namespace {
+
+constexpr const char* k_state_format = "krsie-loader-state";
+constexpr int k_state_version = 1;
+
+std::string parent_of(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+bool valid_policy_name(const std::string& name) {
+  // No '.': bpffs refuses names containing dots (reserved by the kernel).
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+}
+
+std::string PolicyState::to_json() const {
+  nlohmann::ordered_json j;
+  j["format"] = k_state_format;
+  j["version"] = k_state_version;
+  j["name"] = name;
+  j["created"] = created;
+  j["replaced"] = replaced;
+  j["replacements"] = replacements;
+  j["headroom"] = headroom;
+  j["option_cgroups"] = option_cgroups;
+  j["node_wide"] = node_wide;
+  nlohmann::ordered_json t = nlohmann::ordered_json::array();
+  for (const TargetRecord& r : targets) t.push_back({{"path", r.path}, {"id", r.id}, {"origin", r.origin}});
+  j["targets"] = t;
+  j["objects"] = {objects[0], objects[1]};
+  j["sources"] = {sources[0], sources[1]};
+  j["template_digest"] = template_digest;
+  return j.dump(1) + "\n";
+}
+
+PolicyState PolicyState::from_json(const std::string& text, const std::string& where) {
+  PolicyState s;
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (!j.is_object() || j.value("format", "") != k_state_format)
+      throw RuntimeError(where + " is not a krsie-load state file", EINVAL);
+    if (j.value("version", 0) != k_state_version)
+      throw RuntimeError(where + " has state version " + std::to_string(j.value("version", 0)) +
+                             ", this krsie-load reads version " + std::to_string(k_state_version),
+                         EINVAL);
+    s.name = j.at("name").get<std::string>();
+    s.created = j.value("created", "");
+    s.replaced = j.value("replaced", "");
+    s.replacements = j.value("replacements", 0u);
+    s.headroom = j.value("headroom", 0u);
+    s.option_cgroups = j.value("option_cgroups", std::vector<std::string>{});
+    s.node_wide = j.value("node_wide", false);
+    for (const auto& t : j.at("targets"))
+      s.targets.push_back({t.at("path").get<std::string>(), t.at("id").get<std::uint64_t>(), t.value("origin", "")});
+    auto objects = j.at("objects").get<std::vector<std::string>>();
+    auto sources = j.value("sources", std::vector<std::string>{});
+    for (std::size_t g = 0; g < 2; ++g) {
+      if (g < objects.size()) s.objects[g] = objects[g];
+      if (g < sources.size()) s.sources[g] = sources[g];
+    }
+    s.template_digest = j.value("template_digest", "");
+  } catch (const nlohmann::json::exception& e) {
+    throw RuntimeError(where + " is corrupt: " + e.what(), EINVAL);
+  }
+  return s;
+}
+
+std::vector<std::uint8_t> read_whole_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw RuntimeError(describe_errno("cannot read " + path, errno), errno);
+  return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_file_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::string tmp = path + ".tmp-" + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw RuntimeError(describe_errno("cannot create " + tmp, errno), errno);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      throw RuntimeError(describe_errno("cannot write " + tmp, err), err);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (fsync(fd) != 0 && errno != EINVAL) {
+    int err = errno;
+    close(fd);
+    unlink(tmp.c_str());
+    throw RuntimeError(describe_errno("cannot sync " + tmp, err), err);
+  }
+  close(fd);
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    throw RuntimeError(describe_errno("cannot rename " + tmp + " to " + path, err), err);
+  }
+}
+
+PolicyState read_state(const std::string& state_dir) {
+  std::string path = state_dir + "/state.json";
+  auto bytes = read_whole_file(path);
+  return PolicyState::from_json(std::string(bytes.begin(), bytes.end()), path);
+}
+
+void write_state(const std::string& state_dir, const PolicyState& state) {
+  std::string text = state.to_json();
+  write_file_atomic(state_dir + "/state.json", std::vector<std::uint8_t>(text.begin(), text.end()));
+}
+
+std::vector<std::string> list_dir(const std::string& dir, bool directories_only) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (!d) {
+    if (errno == ENOENT || errno == ENOTDIR) return out;
+    throw RuntimeError(describe_errno("cannot list " + dir, errno), errno);
+  }
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    if (directories_only) {
+      struct stat st{};
+      if (lstat((dir + "/" + n).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    }
+    out.push_back(n);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string remove_tree(const std::string& path) {
+  struct stat st{};
+  if (lstat(path.c_str(), &st) != 0) return errno == ENOENT ? "" : describe_errno("cannot stat " + path, errno);
+  std::string first_error;
+  if (S_ISDIR(st.st_mode)) {
+    std::vector<std::string> children;
+    try {
+      children = list_dir(path, false);
+    } catch (const RuntimeError& e) {
+      return e.what();
+    }
+    for (const std::string& c : children) {
+      std::string err = remove_tree(path + "/" + c);
+      if (first_error.empty()) first_error = err;
+    }
+    if (rmdir(path.c_str()) != 0 && errno != ENOENT && first_error.empty())
+      first_error = describe_errno("cannot remove " + path, errno);
+  } else if (unlink(path.c_str()) != 0 && errno != ENOENT && first_error.empty()) {
+    first_error = describe_errno("cannot remove " + path, errno);
+  }
+  return first_error;
+}
+
+std::vector<std::string> make_dirs(const std::string& path, unsigned mode) {
+  std::vector<std::string> created;
+  std::string cur;
+  std::size_t pos = 0;
+  while (pos <= path.size()) {
+    std::size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    cur = path.substr(0, next);
+    pos = next + 1;
+    if (cur.empty()) continue;
+    if (mkdir(cur.c_str(), mode) == 0) {
+      created.push_back(cur);
+    } else if (errno != EEXIST) {
+      throw RuntimeError(describe_errno("cannot create directory " + cur, errno), errno);
+    } else {
+      struct stat st{};
+      if (stat(cur.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        throw RuntimeError(cur + " exists and is not a directory", ENOTDIR, ErrorKind::usage);
+    }
+  }
+  return created;
+}
+
+DirLock::DirLock(const std::string& dir) {
+  make_dirs(dir);
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw RuntimeError(describe_errno("cannot open " + dir, errno), errno);
+  fd_ = Fd(fd);
+  while (flock(fd, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    throw RuntimeError(describe_errno("cannot lock " + dir, errno), errno);
+  }
+}
+
+void ensure_bpffs(const std::string& root) {
+  // The nearest existing ancestor decides the filesystem the pins will be on.
+  std::string probe = root;
+  struct stat st{};
+  while (stat(probe.c_str(), &st) != 0) {
+    if (errno != ENOENT) throw RuntimeError(describe_errno("cannot stat " + probe, errno), errno);
+    std::string parent = parent_of(probe);
+    if (parent == probe) break;
+    probe = parent;
+  }
+  auto on_bpffs = [](const std::string& p) {
+    struct statfs fs{};
+    return statfs(p.c_str(), &fs) == 0 && static_cast<unsigned long>(fs.f_type) == BPF_FS_MAGIC;
+  };
+  if (on_bpffs(probe)) return;
+  // The standard place: mount bpffs there (as systemd does), never anywhere else.
+  const std::string standard = "/sys/fs/bpf";
+  if (root == standard || root.rfind(standard + "/", 0) == 0) {
+    if (probe == standard || probe == "/sys/fs" || probe == "/sys") {
+      make_dirs(standard, 0755);
+      if (mount("bpf", standard.c_str(), "bpf", 0, "mode=0700") != 0)
+        throw RuntimeError(describe_errno("cannot mount the bpf filesystem on " + standard, errno), errno);
+      return;
+    }
+  }
+  throw RuntimeError(ErrorKind::usage,
+                     root + " is not on a bpf filesystem (" + probe +
+                         " is not): pins need bpffs; mount one with `mount -t bpf bpf DIR` or choose --bpffs-dir",
+                     EINVAL);
+}
+
+std::string now_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+}  // namespace krsie::runtime

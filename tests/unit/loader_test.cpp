@@ -1,0 +1,548 @@
+// krsie-load's logic that needs no BPF-LSM kernel: policy objects that are corrupt or truncated
+// (rejected precisely, nothing left behind), rule generations (key rewriting, map sizing, fit),
+// argument validation, the state file, event decoding. Policy objects are built here from the
+// embedded generic template with hand-written metadata and map records (the compiler's object
+// writer puts them into the ELF), so every byte the loader sees is known.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "backend/generic.h"
+#include "krsie/runtime/cgroup.h"
+#include "krsie/runtime/error.h"
+#include "krsie/runtime/events.h"
+#include "krsie/runtime/generation.h"
+#include "krsie/runtime/loader.h"
+#include "krsie/runtime/policy.h"
+#include "krsie/runtime/state.h"
+#include "krsie_abi.h"
+
+namespace krsie::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+
+template <typename T>
+std::vector<std::uint8_t> bytes_of(const T& v) {
+  std::vector<std::uint8_t> b(sizeof v);
+  std::memcpy(b.data(), &v, sizeof v);
+  return b;
+}
+
+template <typename T>
+T as(const std::vector<std::uint8_t>& b) {
+  T v;
+  std::memcpy(&v, b.data(), sizeof v);
+  return v;
+}
+
+// A temporary directory, removed with everything in it.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/krsie-loader-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+// Records of a small policy: file_open denies reading paths in automaton set 0.
+std::vector<MapRecord> small_records() {
+  std::vector<MapRecord> r;
+  krsie_hook_conf conf{};
+  conf.nrules = 1;
+  conf.used = 1;
+  conf.dfa[0] = 0;
+  conf.dfa[1] = conf.dfa[2] = KRSIE_DFA_DEAD;
+  conf.exe_dfa = KRSIE_DFA_DEAD;
+  r.push_back({"krsie_hooks", bytes_of(std::uint32_t{KRSIE_HOOK_FILE_OPEN}), bytes_of(conf)});
+  krsie_rule_entry e{};
+  e.rule_id = 0;
+  e.decision = KRSIE_DECISION_DENY;
+  e.err = 1;
+  e.nconstraints = 1;
+  e.c[0].kind = KRSIE_C_BIT;
+  r.push_back({"krsie_rules", bytes_of(krsie_rule_key{KRSIE_HOOK_FILE_OPEN, 0, 0}), bytes_of(e)});
+  r.push_back({"krsie_dfa_states", bytes_of(std::uint32_t{0}), bytes_of(krsie_dfa_state{KRSIE_DFA_DEAD, 0, 0})});
+  r.push_back({"krsie_dfa_states", bytes_of(std::uint32_t{1}), bytes_of(krsie_dfa_state{KRSIE_DFA_DEAD, 0, 1})});
+  r.push_back({"krsie_dfa_edges", bytes_of(krsie_dfa_key{0, 't'}), bytes_of(std::uint32_t{1})});
+  krsie_lpm4_key lpm{64, (KRSIE_HOOK_SOCKET_CONNECT << 8) | 1, {10, 0, 0, 1}};
+  r.push_back({"krsie_lpm4", bytes_of(lpm), bytes_of(std::uint64_t{1})});
+  krsie_string_key sk{};
+  sk.table = (KRSIE_HOOK_FILE_OPEN << 8) | 22;
+  std::strcpy(sk.s, "cat");
+  r.push_back({"krsie_strings", bytes_of(sk), bytes_of(std::uint64_t{2})});
+  r.push_back({"krsie_config", bytes_of(std::uint32_t{0}), bytes_of(krsie_config{1, 10000, 0})});
+  return r;
+}
+
+std::string metadata(const std::string& name = "unit", const std::string& targets = R"([{"cgroup": "/sys/fs/cgroup/unit"}])",
+                     int abi = KRSIE_ABI_VERSION) {
+  return R"({"format": "krsie-policy", "abi": )" + std::to_string(abi) + R"(, "backend": "generic", "compiler": "test",
+ "name": ")" + name + R"(", "mode": "enforce", "targets": )" + targets + R"(,
+ "programs": ["krsie_file_open"], "map_sizes": {"krsie_rules": 1},
+ "inode_paths": [{"table": 256, "bit": 0, "path": "/nonexistent/krsie-unit"}],
+ "rules": [{"id": 0, "hook": "file_open", "locations": ["unit.krs:4:3"], "source": "deny file read \"/x\";",
+            "message": "protected", "tag": "secrets"}]})";
+}
+
+std::vector<std::uint8_t> serialize(const std::vector<MapRecord>& records) {
+  backend::GenericPolicy g;
+  for (const MapRecord& r : records) g.entries.push_back({r.map, r.key, r.value});
+  return backend::serialize_entries(g);
+}
+
+// A policy.o: the embedded generic template with the given sections.
+std::vector<std::uint8_t> make_object(const TempDir& dir, const std::string& meta, const std::vector<std::uint8_t>& maps) {
+  std::string path = dir / "made.o";
+  std::string err = backend::write_policy_object(path, meta, maps);
+  EXPECT_EQ(err, "");
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// The error of parsing `bytes`, which must be a bad_object error.
+std::string parse_error(std::vector<std::uint8_t> bytes) {
+  try {
+    PolicyObject p = PolicyObject::parse(std::move(bytes));
+    p.check_template();
+  } catch (const RuntimeError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::bad_object) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a bad_object error";
+  return "";
+}
+
+bool empty_or_missing(const std::string& dir) { return !fs::exists(dir) || fs::is_empty(dir); }
+
+// ---- policy objects ------------------------------------------------------------------------
+
+TEST(PolicyObjectCheck, AValidObjectParsesAndItsTemplateChecks) {
+  TempDir dir;
+  auto bytes = make_object(dir, metadata(), serialize(small_records()));
+  PolicyObject p = PolicyObject::parse(bytes);
+  EXPECT_NO_THROW(p.check_template());
+  EXPECT_EQ(p.meta.name, "unit");
+  EXPECT_EQ(p.meta.cgroup_targets, std::vector<std::string>{"/sys/fs/cgroup/unit"});
+  EXPECT_EQ(p.records.size(), small_records().size());
+  EXPECT_EQ(p.compiled_config().events_per_sec, 10000u);
+  EXPECT_EQ(p.template_digest().size(), 16u);
+}
+
+TEST(PolicyObjectCheck, EveryTruncationIsRejectedPrecisely) {
+  TempDir dir;
+  auto bytes = make_object(dir, metadata(), serialize(small_records()));
+  EXPECT_NE(parse_error({}).find("the file is empty"), std::string::npos);
+  for (std::size_t len : {std::size_t{1}, std::size_t{3}, std::size_t{20}, std::size_t{63}, std::size_t{64},
+                          std::size_t{4096}, bytes.size() / 2, bytes.size() - 1}) {
+    std::vector<std::uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(len));
+    std::string err = parse_error(cut);
+    EXPECT_TRUE(err.find("truncated") != std::string::npos || err.find("not an ELF") != std::string::npos)
+        << len << ": " << err;
+  }
+  std::vector<std::uint8_t> cut(bytes.begin(), bytes.begin() + 4096);
+  EXPECT_NE(parse_error(cut).find("its section table ends at byte"), std::string::npos);
+}
+
+TEST(PolicyObjectCheck, CorruptSectionsAreNamed) {
+  TempDir dir;
+  std::string meta = metadata();
+  EXPECT_NE(parse_error(make_object(dir, "{ not json", serialize(small_records()))).find("metadata is corrupt"),
+            std::string::npos);
+  EXPECT_NE(parse_error(make_object(dir, "[]", serialize(small_records()))).find("unknown format"), std::string::npos);
+  EXPECT_NE(parse_error(make_object(dir, metadata("unit", "[]", 2), serialize(small_records()))).find("ABI 2"),
+            std::string::npos);
+  auto maps = serialize(small_records());
+  maps[0] = 'X';
+  EXPECT_NE(parse_error(make_object(dir, meta, maps)).find("bad magic"), std::string::npos);
+  maps = serialize(small_records());
+  maps.pop_back();
+  EXPECT_NE(parse_error(make_object(dir, meta, maps)).find("map section is truncated"), std::string::npos);
+  maps = serialize(small_records());
+  maps.push_back(0);
+  EXPECT_NE(parse_error(make_object(dir, meta, maps)).find("trailing bytes"), std::string::npos);
+}
+
+TEST(PolicyObjectCheck, RecordsMustFitTheAbi) {
+  TempDir dir;
+  auto records = small_records();
+  records[1].key.pop_back();  // a rule key one byte short
+  EXPECT_NE(parse_error(make_object(dir, metadata(), serialize(records))).find("the ABI says 12/496"),
+            std::string::npos);
+  records = small_records();
+  records.push_back({"krsie_targets", bytes_of(std::uint64_t{1}), bytes_of(krsie_target{0, 1})});
+  EXPECT_NE(parse_error(make_object(dir, metadata(), serialize(records))).find("does not fill a map named 'krsie_targets'"),
+            std::string::npos);
+  records = small_records();
+  records.push_back({"krsie_mystery", {1}, {2}});
+  EXPECT_NE(parse_error(make_object(dir, metadata(), serialize(records))).find("krsie_mystery"), std::string::npos);
+  records = small_records();
+  records[1].key = bytes_of(krsie_rule_key{KRSIE_HOOK_FILE_OPEN, 0, 1});  // generation 1 from a compiler
+  EXPECT_NE(parse_error(make_object(dir, metadata(), serialize(records))).find("bad rule key"), std::string::npos);
+  records = small_records();
+  records.push_back({"krsie_dfa_states", bytes_of(std::uint32_t{7}), bytes_of(krsie_dfa_state{KRSIE_DFA_DEAD, 0, 0})});
+  EXPECT_NE(parse_error(make_object(dir, metadata(), serialize(records))).find("not numbered"), std::string::npos);
+}
+
+TEST(PolicyObjectCheck, TheTemplateMustHaveTheNamedPrograms) {
+  TempDir dir;
+  std::string meta = metadata();
+  meta.replace(meta.find("krsie_file_open"), 15, "krsie_nonesuch");
+  EXPECT_NE(parse_error(make_object(dir, meta, serialize(small_records()))).find("names program krsie_nonesuch"),
+            std::string::npos);
+}
+
+// A corrupt object makes `load` fail before it touches anything: no pins, no state.
+TEST(LoaderValidation, CorruptObjectsLeaveNothingBehind) {
+  TempDir dir;
+  LoaderPaths paths{dir / "bpf", dir / "state"};
+  auto bytes = make_object(dir, metadata(), serialize(small_records()));
+  std::vector<std::vector<std::uint8_t>> bad = {
+      {}, std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + 100),
+      std::vector<std::uint8_t>(bytes.begin(), bytes.end() - 10), make_object(dir, "{", serialize(small_records()))};
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    std::string obj = dir / ("bad" + std::to_string(i) + ".o");
+    write(obj, bad[i]);
+    LoadRequest req;
+    req.object_path = obj;
+    req.targets.node_wide = true;
+    try {
+      load_policy(paths, req);
+      ADD_FAILURE() << "loaded a corrupt object";
+    } catch (const RuntimeError& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::bad_object) << e.what();
+      EXPECT_NE(std::string(e.what()).find(obj), std::string::npos) << "the error names the file: " << e.what();
+    }
+    EXPECT_TRUE(empty_or_missing(paths.bpffs_root));
+    EXPECT_TRUE(empty_or_missing(paths.state_root));
+  }
+}
+
+// ---- generations ---------------------------------------------------------------------------
+
+MapRecord find(const std::vector<MapRecord>& records, const std::string& map) {
+  for (const MapRecord& r : records)
+    if (r.map == map) return r;
+  ADD_FAILURE() << "no record of " << map;
+  return {};
+}
+
+TEST(Generations, GenerationZeroIsTheCompiledForm) {
+  for (const MapRecord& r : small_records()) {
+    if (r.map == "krsie_config") continue;
+    MapRecord g = record_for_generation(r, 0, 100);
+    EXPECT_EQ(g.key, r.key) << r.map;
+    EXPECT_EQ(g.value, r.value) << r.map;
+    EXPECT_EQ(key_generation(r.map, g.key, 100), 0u) << r.map;
+  }
+}
+
+TEST(Generations, GenerationOneRewritesEveryKeyAndStateLink) {
+  const std::uint32_t half = 100;
+  auto records = small_records();
+  auto rule = record_for_generation(find(records, "krsie_rules"), 1, half);
+  EXPECT_EQ(as<krsie_rule_key>(rule.key).generation, 1u);
+  EXPECT_EQ(as<krsie_rule_key>(rule.key).hook, std::uint32_t{KRSIE_HOOK_FILE_OPEN});
+  EXPECT_EQ(rule.value, find(records, "krsie_rules").value);
+
+  auto hook = record_for_generation(find(records, "krsie_hooks"), 1, half);
+  EXPECT_EQ(as<std::uint32_t>(hook.key), std::uint32_t{KRSIE_HOOK_MAX + KRSIE_HOOK_FILE_OPEN});
+  auto conf = as<krsie_hook_conf>(hook.value);
+  EXPECT_EQ(conf.dfa[0], half);              // start state moved into generation 1's half
+  EXPECT_EQ(conf.dfa[1], KRSIE_DFA_DEAD);    // "none" stays "none"
+  EXPECT_EQ(conf.exe_dfa, KRSIE_DFA_DEAD);
+  EXPECT_EQ(conf.nrules, 1u);
+
+  auto state = record_for_generation(find(records, "krsie_dfa_states"), 1, half);
+  EXPECT_EQ(as<std::uint32_t>(state.key), half);
+  EXPECT_EQ(as<krsie_dfa_state>(state.value).other, KRSIE_DFA_DEAD);
+  auto edge = record_for_generation(find(records, "krsie_dfa_edges"), 1, half);
+  EXPECT_EQ(as<krsie_dfa_key>(edge.key).state, half);
+  EXPECT_EQ(as<krsie_dfa_key>(edge.key).byte, std::uint32_t{'t'});
+  EXPECT_EQ(as<std::uint32_t>(edge.value), half + 1);
+
+  auto lpm = record_for_generation(find(records, "krsie_lpm4"), 1, half);
+  EXPECT_EQ(as<krsie_lpm4_key>(lpm.key).table, ((KRSIE_HOOK_SOCKET_CONNECT << 8) | 1) | KRSIE_TABLE_GEN_BIT);
+  EXPECT_EQ(as<krsie_lpm4_key>(lpm.key).prefixlen, 64u);  // the generation bit is inside the prefix
+  auto str = record_for_generation(find(records, "krsie_strings"), 1, half);
+  EXPECT_EQ(as<krsie_string_key>(str.key).table & KRSIE_TABLE_GEN_BIT, KRSIE_TABLE_GEN_BIT);
+  EXPECT_STREQ(as<krsie_string_key>(str.key).s, "cat");
+  krsie_inode_set_key ik{8, 42, (KRSIE_HOOK_FILE_OPEN << 8), 0};
+  auto inode = record_for_generation({"krsie_inodes", bytes_of(ik), bytes_of(std::uint64_t{1})}, 1, half);
+  EXPECT_EQ(as<krsie_inode_set_key>(inode.key).table, (KRSIE_HOOK_FILE_OPEN << 8) | KRSIE_TABLE_GEN_BIT);
+  EXPECT_EQ(as<krsie_inode_set_key>(inode.key).ino, 42u);
+
+  for (const MapRecord& r : {rule, hook, state, edge, lpm, str, inode})
+    EXPECT_EQ(key_generation(r.map, r.key, half), 1u) << r.map;
+}
+
+TEST(Generations, StatesBeyondAGenerationAreRefused) {
+  MapRecord state{"krsie_dfa_states", bytes_of(std::uint32_t{100}), bytes_of(krsie_dfa_state{KRSIE_DFA_DEAD, 0, 0})};
+  EXPECT_THROW(record_for_generation(state, 0, 100), RuntimeError);
+  EXPECT_NO_THROW(record_for_generation(state, 0, 101));
+  EXPECT_THROW(record_for_generation({"krsie_config", bytes_of(std::uint32_t{0}), bytes_of(krsie_config{})}, 1, 100),
+               RuntimeError);
+  EXPECT_FALSE(key_generation("krsie_targets", bytes_of(std::uint64_t{5}), 100));
+}
+
+TEST(Generations, MapsAreSizedForTwoGenerations) {
+  std::map<std::string, std::uint32_t> counts = {{"krsie_rules", 1000}, {"krsie_dfa_states", 5000},
+                                                 {"krsie_dfa_edges", 10}};
+  auto sizes = plan_map_sizes(counts, 3);
+  EXPECT_EQ(sizes["krsie_rules"], 3000u);
+  EXPECT_EQ(sizes["krsie_dfa_edges"], 4096u);       // the minimum
+  EXPECT_EQ(sizes["krsie_dfa_states"], 2 * 7500u);  // two halves of 3 * 5000 / 2
+  EXPECT_EQ(sizes["krsie_lpm4"], 1024u);
+  EXPECT_EQ(sizes.count("krsie_hooks"), 0u);  // fixed by the template
+  auto exact = plan_map_sizes(counts, 0);
+  EXPECT_EQ(exact["krsie_rules"], 1000u);
+  EXPECT_EQ(exact["krsie_lpm4"], 1u);
+  // headroom 1: a generation still holds the policy's own states.
+  EXPECT_GE(plan_map_sizes(counts, 1)["krsie_dfa_states"] / 2, 5000u);
+}
+
+TEST(Generations, AReplacementMustFitBesideThePolicyInForce) {
+  std::map<std::string, std::uint32_t> cap = {{"krsie_rules", 512}, {"krsie_dfa_states", 4096}};
+  EXPECT_TRUE(check_fit({{"krsie_rules", 200}}, {{"krsie_rules", 300}, {"krsie_dfa_states", 2048}}, cap).empty());
+  auto p = check_fit({{"krsie_rules", 300}}, {{"krsie_rules", 300}, {"krsie_dfa_states", 2049}}, cap);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0], "krsie_dfa_states: the new policy has 2049 automaton states, a generation holds 2048");
+  EXPECT_EQ(p[1], "krsie_rules: the new policy needs 300 entries beside the 300 in force, the map holds 512");
+}
+
+TEST(Generations, EnforceBitsChangeOneGenerationOrBoth) {
+  EXPECT_EQ(enforce_bits(0, 1, true, false), 2u);
+  EXPECT_EQ(enforce_bits(3, 0, false, false), 2u);
+  EXPECT_EQ(enforce_bits(1, 0, true, true), 3u);
+  EXPECT_EQ(enforce_bits(3, 1, false, true), 0u);
+}
+
+TEST(Generations, EntryCountsIncludeStatesAndInodes) {
+  TempDir dir;
+  PolicyObject p = PolicyObject::parse(make_object(dir, metadata(), serialize(small_records())));
+  auto counts = entry_counts(p);
+  EXPECT_EQ(counts["krsie_rules"], 1u);
+  EXPECT_EQ(counts["krsie_dfa_states"], 2u);
+  EXPECT_EQ(counts["krsie_dfa_edges"], 1u);
+  EXPECT_EQ(counts["krsie_inodes"], 1u);
+  EXPECT_EQ(counts.count("krsie_config"), 0u);
+}
+
+// ---- arguments and targets -----------------------------------------------------------------
+
+TEST(LoaderValidation, APolicyWithoutTargetsNeedsTheOperatorToSayWhat) {
+  PolicyMetadata meta;
+  meta.name = "pods";
+  meta.pod_targets = 1;
+  try {
+    resolve_targets(meta, {});
+    FAIL() << "expected an error";
+  } catch (const RuntimeError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::usage);
+    std::string what = e.what();
+    EXPECT_NE(what.find("policy 'pods' has no cgroup targets"), std::string::npos);
+    EXPECT_NE(what.find("--node-wide"), std::string::npos);
+    EXPECT_NE(what.find("pod selector"), std::string::npos);
+  }
+}
+
+TEST(LoaderValidation, TargetsMustBeCgroupV2Directories) {
+  PolicyMetadata meta;
+  meta.name = "p";
+  try {
+    resolve_targets(meta, {{"/tmp"}, false});
+    FAIL() << "expected an error";
+  } catch (const RuntimeError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::usage);
+    EXPECT_NE(std::string(e.what()).find("/tmp is not on a cgroup v2 filesystem"), std::string::npos);
+  }
+  EXPECT_THROW(resolve_targets(meta, {{"/nonexistent/krsie"}, false}), RuntimeError);
+  EXPECT_THROW(resolve_targets(meta, {{""}, false}), RuntimeError);
+  auto root = cgroup2_mount_point();
+  if (!root) GTEST_SKIP() << "cgroup2 is not mounted";
+  auto t = resolve_targets(meta, {{}, true});
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].path, *root);
+  EXPECT_EQ(t[0].origin, "node-wide");
+  EXPECT_EQ(t[0].id, cgroup_id(*root));
+  // The same cgroup twice (node-wide and by path) is one target.
+  EXPECT_EQ(resolve_targets(meta, {{*root}, true}).size(), 1u);
+}
+
+TEST(LoaderValidation, BadRequestsAreRefusedBeforeTheKernelIsAsked) {
+  TempDir dir;
+  LoaderPaths paths{dir / "bpf", dir / "state"};
+  std::string obj = dir / "p.o";
+  write(obj, make_object(dir, metadata("unit", R"([{"pod": {"namespace": "x"}}])"), serialize(small_records())));
+  LoadRequest req;
+  req.object_path = obj;
+  try {
+    load_policy(paths, req);
+    FAIL() << "expected a usage error";
+  } catch (const RuntimeError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::usage) << e.what();
+  }
+  req.headroom = 0;
+  EXPECT_THROW(load_policy(paths, req), RuntimeError);
+  ReplaceRequest rep{"other", obj, std::nullopt, std::nullopt};
+  try {
+    replace_policy(paths, rep);
+    FAIL() << "expected a usage error";
+  } catch (const RuntimeError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::usage);
+    EXPECT_NE(std::string(e.what()).find("holds policy 'unit', not 'other'"), std::string::npos);
+  }
+  try {
+    unload_policy(paths, "unit");
+    FAIL() << "expected not_loaded";
+  } catch (const RuntimeError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::not_loaded);
+  }
+  EXPECT_THROW(unload_policy(paths, "../etc"), RuntimeError);
+  EXPECT_THROW(set_policy_mode(paths, "unit", true), RuntimeError);
+  EXPECT_FALSE(fs::exists(paths.bpffs_root));
+  EXPECT_FALSE(fs::exists(paths.state_root));
+}
+
+TEST(LoaderValidation, PolicyNamesAreSafeDirectoryNames) {
+  EXPECT_TRUE(valid_policy_name("web-frontend_2"));
+  EXPECT_FALSE(valid_policy_name(""));
+  EXPECT_FALSE(valid_policy_name("a.b"));  // bpffs refuses dots
+  EXPECT_FALSE(valid_policy_name("../x"));
+  EXPECT_FALSE(valid_policy_name("+loading-12-x"));
+  EXPECT_FALSE(valid_policy_name(std::string(65, 'a')));
+}
+
+TEST(LoaderValidation, NothingLoadedListsNothing) {
+  TempDir dir;
+  LoaderPaths paths{dir / "bpf", dir / "state"};
+  EXPECT_TRUE(list_policies(paths).empty());
+  EXPECT_EQ(status_table({}), "no policies loaded\n");
+  EXPECT_EQ(status_json({}, true), "[]\n");
+  EXPECT_TRUE(unload_all(paths).empty());
+  // A leftover staging directory is reported, not mistaken for a policy.
+  fs::create_directories(paths.state_root + "/+loading-1-x");
+  auto listed = list_policies(paths);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_NE(listed[0].problems.at(0).find("interrupted"), std::string::npos);
+}
+
+// ---- state ---------------------------------------------------------------------------------
+
+TEST(LoaderState, RoundTripsThroughJson) {
+  PolicyState s;
+  s.name = "web";
+  s.created = "2025-01-01T00:00:00.000Z";
+  s.headroom = 3;
+  s.option_cgroups = {"/sys/fs/cgroup/a"};
+  s.node_wide = true;
+  s.targets = {{"/sys/fs/cgroup/a", 42, "option"}};
+  s.objects[1] = "policy.g1.o";
+  s.sources[1] = "/x/web.o";
+  s.replacements = 2;
+  s.template_digest = "0123456789abcdef";
+  PolicyState t = PolicyState::from_json(s.to_json(), "state.json");
+  EXPECT_EQ(t.name, "web");
+  EXPECT_EQ(t.targets.at(0).id, 42u);
+  EXPECT_EQ(t.targets.at(0).origin, "option");
+  EXPECT_EQ(t.objects[0], "");
+  EXPECT_EQ(t.objects[1], "policy.g1.o");
+  EXPECT_EQ(t.sources[1], "/x/web.o");
+  EXPECT_TRUE(t.node_wide);
+  EXPECT_EQ(t.replacements, 2u);
+  EXPECT_THROW(PolicyState::from_json("{}", "x"), RuntimeError);
+  EXPECT_THROW(PolicyState::from_json("{\"format\": \"krsie-loader-state\", \"version\": 9}", "x"), RuntimeError);
+  EXPECT_THROW(PolicyState::from_json("garbage", "x"), RuntimeError);
+}
+
+TEST(LoaderState, FilesAreWrittenAtomically) {
+  TempDir dir;
+  write_file_atomic(dir / "f", {1, 2, 3});
+  EXPECT_EQ(read_whole_file(dir / "f"), (std::vector<std::uint8_t>{1, 2, 3}));
+  EXPECT_EQ(list_dir(dir.path.string(), false), std::vector<std::string>{"f"});  // no temporary left
+  EXPECT_EQ(remove_tree(dir / "f"), "");
+  EXPECT_EQ(remove_tree(dir / "missing"), "");
+}
+
+// ---- events --------------------------------------------------------------------------------
+
+TEST(Events, DecodeWithTheRuleSource) {
+  PolicyMetadata meta;
+  meta.rules.push_back({3, "file_open", {"/src/web.krs:12:3"}, "deny ...", "secrets", "pii"});
+  krsie_event ev{};
+  ev.time_ns = 5'000'000'000;
+  ev.cgroup_id = 0xfffffffffff;  // no such cgroup: reported by id
+  ev.pid = 11;
+  ev.tgid = 10;
+  ev.hook = KRSIE_HOOK_FILE_OPEN;
+  ev.rule_id = 3;
+  ev.decision = KRSIE_DECISION_DENY;
+  ev.enforced = 1;
+  std::strcpy(ev.comm, "cat");
+  std::strcpy(ev.name, "shadow");
+  CgroupNames names;
+  EventRecord e = decode_event(bytes_of(ev), "web", &meta, names, 1'000'000'000);
+  EXPECT_EQ(e.time, "1970-01-01T00:00:06.000000Z");
+  EXPECT_EQ(e.rule, 3u);
+  EXPECT_EQ(e.source, "/src/web.krs:12");
+  EXPECT_EQ(e.message, "secrets");
+  EXPECT_EQ(e.tag, "pii");
+  EXPECT_EQ(e.hook, "file_open");
+  EXPECT_EQ(e.pid, 10u);
+  EXPECT_EQ(e.tid, 11u);
+  EXPECT_EQ(e.cgroup, std::to_string(0xfffffffffffull));
+  EXPECT_EQ(e.object, "shadow");
+  std::string json = event_json(e);
+  for (const char* field : {"\"time\":", "\"policy\":\"web\"", "\"rule\":3", "\"source\":\"/src/web.krs:12\"",
+                            "\"message\":\"secrets\"", "\"tag\":\"pii\"", "\"decision\":\"deny\"", "\"enforced\":true",
+                            "\"hook\":\"file_open\"", "\"pid\":10", "\"comm\":\"cat\"", "\"cgroup\":", "\"object\":\"shadow\""})
+    EXPECT_NE(json.find(field), std::string::npos) << field << " in " << json;
+  EXPECT_NE(event_text(e).find("DENY file_open shadow by cat[10]"), std::string::npos) << event_text(e);
+  EXPECT_NE(event_text(e).find("rule 3 at /src/web.krs:12 \"secrets\" [pii]"), std::string::npos);
+}
+
+TEST(Events, NetworkObjectsPostureAndAuditOnly) {
+  krsie_event ev{};
+  ev.hook = KRSIE_HOOK_SOCKET_CONNECT;
+  ev.rule_id = 0xffffffff;
+  ev.decision = KRSIE_DECISION_DENY;
+  ev.enforced = 0;
+  ev.family = 2;
+  ev.port = 9050;
+  ev.addr[0] = 127;
+  ev.addr[3] = 1;
+  CgroupNames names;
+  EventRecord e = decode_event(bytes_of(ev), "tor", nullptr, names, 0);
+  EXPECT_EQ(e.object, "127.0.0.1:9050");
+  EXPECT_EQ(e.address, "127.0.0.1");
+  EXPECT_EQ(e.port, 9050);
+  EXPECT_FALSE(e.rule);
+  EXPECT_EQ(e.reason, "posture");
+  EXPECT_NE(event_json(e).find("\"rule\":null"), std::string::npos);
+  EXPECT_NE(event_text(e).find("DENY (audit only) socket_connect 127.0.0.1:9050"), std::string::npos);
+  ev.family = 10;
+  std::memset(ev.addr, 0, 16);
+  ev.addr[15] = 1;
+  EXPECT_EQ(decode_event(bytes_of(ev), "tor", nullptr, names, 0).object, "[::1]:9050");
+  ev.family = 0;
+  ev.hook = KRSIE_HOOK_CAPABLE;
+  ev.fields[0] = 13;
+  EXPECT_EQ(decode_event(bytes_of(ev), "b", nullptr, names, 0).object, "cap=13");
+  EXPECT_THROW(decode_event(std::vector<std::uint8_t>(10), "b", nullptr, names, 0), RuntimeError);
+}
+
+}  // namespace
+}  // namespace krsie::runtime
