@@ -36,6 +36,7 @@
 #include "krsie/runtime/bpf.h"
 #include "krsie/runtime/cgroup.h"
 #include "krsie/runtime/error.h"
+#include "krsie/runtime/events.h"
 #include "krsie/runtime/inode.h"
 #include "krsie/runtime/policy.h"
 #include "krsie/templates.h"
@@ -389,25 +390,13 @@ class ScenarioRun {
     const runtime::PolicyMetadata& meta = policy->loaded.meta();
     policy->events = std::make_unique<runtime::RingBufferReader>(
         policy->loaded.object().map("krsie_events"), [this, &meta](std::span<const std::byte> rec) {
-          if (rec.size() < sizeof(krsie_event)) return;
-          krsie_event ev;
-          std::memcpy(&ev, rec.data(), sizeof ev);
-          static const char* decisions[] = {"allow", "deny", "audit", "kill"};
-          std::ostringstream line;
-          line << "policy=" << meta.name << " decision=" << decisions[ev.decision & 3]
-               << (ev.enforced ? "" : " (not enforced)") << " rule=" << ev.rule_id;
-          if (const runtime::RuleMetadata* r = meta.rule(ev.rule_id)) {
-            line << " hook=" << r->hook;
-            if (!r->locations.empty()) line << " at=" << r->locations.front();
-          } else if (ev.rule_id == KRSIE_RULE_PATH_TOO_DEEP) {
-            line << " reason=path-too-deep";
-          } else {
-            line << " reason=posture";
-          }
-          line << " pid=" << ev.tgid << " comm=" << std::string(ev.comm, strnlen(ev.comm, sizeof ev.comm));
-          if (ev.name[0]) line << " name=" << std::string(ev.name, strnlen(ev.name, sizeof ev.name));
-          line << " fields=" << ev.fields[0] << "," << ev.fields[1] << "," << ev.fields[2] << "," << ev.fields[3];
-          std::cout << "KRSIE-EVENT " << sc_.name << " " << line.str() << std::endl;
+          // The same JSON lines `krsie-load events --json` prints (docs/loader.md).
+          runtime::EventRecord e = runtime::decode_event(
+              std::span(reinterpret_cast<const std::uint8_t*>(rec.data()), rec.size()), meta.name, &meta,
+              cgroup_names_, realtime_offset_);
+          std::string json = runtime::event_json(e);
+          recent_events_.push_back(json);
+          std::cout << "KRSIE-EVENT " << sc_.name << " " << json << std::endl;
         });
     policy->loaded.attach();
     policies_.push_back(std::move(policy));
@@ -417,6 +406,10 @@ class ScenarioRun {
     drain_events();
     policies_.clear();
   }
+
+  // Events (JSON) reported since the last `expect`, for `expect-event`.
+  void clear_recent_events() { recent_events_.clear(); }
+  const std::vector<std::string>& recent_events() const { return recent_events_; }
 
   void add_teardown(const Step& step) { teardown_.push_back(step); }
 
@@ -474,6 +467,9 @@ class ScenarioRun {
   std::string root_;
   std::string dir_;
   std::vector<std::unique_ptr<Policy>> policies_;
+  std::vector<std::string> recent_events_;
+  runtime::CgroupNames cgroup_names_;
+  std::int64_t realtime_offset_ = runtime::realtime_offset_ns();
   std::vector<std::string> created_;
   std::vector<std::unique_ptr<Loaded>> loaded_;
   std::vector<Step> teardown_;
@@ -501,8 +497,23 @@ int run_scenario(const Scenario& sc, const std::string& cgroup_root, const std::
         case Step::Kind::unload: run.unload(); break;
         case Step::Kind::background: run.background(step); break;
         case Step::Kind::teardown: run.add_teardown(step); break;
+        case Step::Kind::expect_event: {
+          run.drain_events();
+          std::regex pattern(step.args[0]);
+          bool pass = false;
+          for (const std::string& ev : run.recent_events()) pass = pass || std::regex_search(ev, pattern);
+          std::string seen;
+          for (const std::string& ev : run.recent_events()) seen += (seen.empty() ? "" : " | ") + ev;
+          report(sc, step.id, pass, "event /" + step.args[0] + "/ " + (pass ? "seen" : "NOT seen") +
+                                        "; events of the previous check: " + (seen.empty() ? "none" : one_line(seen, 900)));
+          failures += !pass;
+          pending.erase(std::find(pending.begin(), pending.end(), step.id));
+          break;
+        }
         case Step::Kind::expect: {
           std::vector<std::string> action = step.args;
+          run.drain_events();
+          run.clear_recent_events();
           ActionResult r = run_action(run.cgroup_dir(step.cgroup), action);
           bool pass = matches(step.outcome, r);
           bool output_matches = true;

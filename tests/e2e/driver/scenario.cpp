@@ -128,7 +128,7 @@ std::vector<std::string> split_words(const std::string& line) {
 std::vector<std::string> Scenario::expect_ids() const {
   std::vector<std::string> ids;
   for (const Step& s : steps)
-    if (s.kind == Step::Kind::expect) ids.push_back(s.id);
+    if (s.kind == Step::Kind::expect || s.kind == Step::Kind::expect_event) ids.push_back(s.id);
   return ids;
 }
 
@@ -164,6 +164,24 @@ Scenario parse_scenario(const std::string& file, const std::string& text) {
       if (w[2].find("..") != std::string::npos)
         throw std::runtime_error(where + ": cgroup path must not contain '..'");
       sc.cgroups.push_back({w[1], w[2]});
+    } else if (directive == "expect-event") {
+      // expect-event ID REGEX
+      if (w.size() != 3) throw std::runtime_error(where + ": expected 'expect-event ID REGEX'");
+      if (!valid_name(w[1])) throw std::runtime_error(where + ": bad check id '" + w[1] + "'");
+      if (!ids.insert(w[1]).second) throw std::runtime_error(where + ": check id '" + w[1] + "' used twice");
+      if (sc.steps.empty() || sc.steps.back().kind != Step::Kind::expect)
+        throw std::runtime_error(where + ": 'expect-event' must follow an 'expect' (it checks that check's events)");
+      try {
+        std::regex check(w[2]);
+      } catch (const std::regex_error& e) {
+        throw std::runtime_error(where + ": bad regular expression: " + e.what());
+      }
+      Step s;
+      s.kind = Step::Kind::expect_event;
+      s.line = lineno;
+      s.id = w[1];
+      s.args = {w[2]};
+      sc.steps.push_back(std::move(s));
     } else if (directive == "load") {
       if (w.size() != 2 || w[1].size() < 5 || w[1].compare(w[1].size() - 4, 4, ".krs") != 0)
         throw std::runtime_error(where + ": expected 'load POLICY.krs' (compiled on the host by krsiec)");

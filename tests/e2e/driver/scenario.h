@@ -12,6 +12,8 @@
 //   load POLICY.krs                        load + attach the policy.o that the host compiled from
 //                                          POLICY.krs (next to the scenario) on its cgroup targets
 //   unload                                 detach and unload every policy loaded so far
+//   expect-event ID REGEX                  an event (JSON, as `krsie-load events --json` prints it)
+//                                          reported during the previous `expect` matches REGEX
 //   background CGROUP SCRIPT               start /bin/sh -c SCRIPT in a new process inside CGROUP
 //                                          (output discarded); killed when the scenario ends
 //   teardown ARG...                        a command run as root in the root cgroup when the
@@ -39,7 +41,7 @@ struct Outcome {
 };
 
 struct Step {
-  enum class Kind { setup, template_load, load_policy, unload, expect, background, teardown };
+  enum class Kind { setup, template_load, load_policy, unload, expect, expect_event, background, teardown };
   Kind kind = Kind::setup;
   int line = 0;
   // setup/teardown: argv; template_load: template name then KEY=VALUE items; expect: action argv;
