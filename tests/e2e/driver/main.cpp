@@ -144,6 +144,22 @@ int syscall_action(const std::vector<std::string>& a) {
   if (verb == "link") return rc(link(a[1].c_str(), a[2].c_str()));
   if (verb == "symlink") return rc(symlink(a[1].c_str(), a[2].c_str()));
   if (verb == "chmod") return rc(chmod(a[1].c_str(), static_cast<mode_t>(std::strtol(a[2].c_str(), nullptr, 8))));
+  if (verb == "exec-memfd") {
+    // Copy a binary into an anonymous memfd and execute it from there (fileless execution).
+    int src = open(a[1].c_str(), O_RDONLY);
+    if (src < 0) return errno;
+    int mfd = static_cast<int>(syscall(SYS_memfd_create, "krsie-memfd", 0));
+    if (mfd < 0) return errno;
+    char buf[65536];
+    for (ssize_t n; (n = read(src, buf, sizeof buf)) > 0;)
+      if (write(mfd, buf, static_cast<size_t>(n)) != n) return errno;
+    close(src);
+    char arg0[] = "true";
+    char* argv[] = {arg0, nullptr};
+    char* envp[] = {nullptr};
+    syscall(SYS_execveat, mfd, "", argv, envp, 0x1000 /* AT_EMPTY_PATH */);
+    return errno;  // only reached when exec failed
+  }
   if (verb == "bpf-map-create") {
     // The smallest bpf(2) call that needs no privilege beyond what root has: an array map.
     union bpf_attr_min {

@@ -26,7 +26,7 @@ const std::map<std::string, int> k_actions = {
     {"connect", 2},   {"connect-udp", 2}, {"sendto-udp", 2}, {"bind", 2}, {"listen", 1},
     {"setuid", 1},    {"setgid", 1},      {"mkdir", 1},      {"unlink", 1}, {"rmdir", 1},
     {"rename", 2},    {"link", 2},        {"symlink", 2},    {"chmod", 2},  {"truncate", 1},
-    {"socket", 3},    {"ptrace-attach", 1}, {"kill", 2},  {"bpf-map-create", 0}, {"match", -2},
+    {"socket", 3},    {"ptrace-attach", 1}, {"kill", 2},  {"bpf-map-create", 0}, {"exec-memfd", 1}, {"match", -2},
 };
 
 bool valid_name(const std::string& s) {
