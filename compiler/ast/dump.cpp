@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "support/text.h"
+
 namespace krsie::ast {
 
 const char* action_name(Action a) {
@@ -16,18 +18,6 @@ const char* action_name(Action a) {
 
 namespace {
 
-std::string quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
 
 class Dumper {
  public:

@@ -68,15 +68,6 @@ std::string hex(const std::vector<std::uint8_t>& b) {
   return s;
 }
 
-std::uint8_t decision_code(pir::Decision d) {
-  switch (d) {
-    case pir::Decision::allow: return KRSIE_DECISION_ALLOW;
-    case pir::Decision::audit: return KRSIE_DECISION_AUDIT;
-    case pir::Decision::deny: return KRSIE_DECISION_DENY;
-    case pir::Decision::kill: return KRSIE_DECISION_KILL;
-  }
-  return KRSIE_DECISION_DENY;
-}
 
 // Index of a field in the template's field vector (see krsie_abi.h).
 std::optional<std::uint32_t> field_index(const hooks::Hook& hook, const std::string& field) {
@@ -438,6 +429,16 @@ class Lowering {
 };
 
 }  // namespace
+
+std::uint8_t decision_code(pir::Decision d) {
+  switch (d) {
+    case pir::Decision::allow: return KRSIE_DECISION_ALLOW;
+    case pir::Decision::audit: return KRSIE_DECISION_AUDIT;
+    case pir::Decision::deny: return KRSIE_DECISION_DENY;
+    case pir::Decision::kill: return KRSIE_DECISION_KILL;
+  }
+  return KRSIE_DECISION_DENY;
+}
 
 std::optional<GenericPolicy> lower_generic(const pir::Policy& policy, DiagnosticEngine& diags) {
   return Lowering(policy, diags).run();

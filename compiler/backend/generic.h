@@ -39,6 +39,9 @@ struct GenericPolicy {
   std::vector<std::string> dump;
 };
 
+// The ABI code (enum krsie_decision) of a PIR decision; shared by both backends.
+std::uint8_t decision_code(pir::Decision d);
+
 // Lowers `policy`; reports what the generic backend cannot express (a hook without a template,
 // too many sets or constraints) at the policy's rules. nullopt after an error.
 std::optional<GenericPolicy> lower_generic(const pir::Policy& policy, DiagnosticEngine& diags);

@@ -9,7 +9,6 @@
 
 namespace krsie::backend {
 
-namespace {
 void initialize_bpf_target() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -19,7 +18,6 @@ void initialize_bpf_target() {
     LLVMInitializeBPFAsmPrinter();
   });
 }
-}  // namespace
 
 bool bpf_target_available() {
   initialize_bpf_target();

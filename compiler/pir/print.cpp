@@ -3,28 +3,14 @@
 #include <cstdio>
 #include <sstream>
 
+#include "support/text.h"
+
 #include "sema/hook_catalog.h"
 
 namespace krsie::pir {
 
 namespace {
 
-std::string quote(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    if (c == '\t') {
-      out += "\\t";
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
 
 std::string int_text(std::uint64_t v, const Type& type) {
   if (type.unit != Unit::none && type.unit != Unit::port && type.unit != Unit::uid && type.unit != Unit::gid &&

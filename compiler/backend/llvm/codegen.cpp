@@ -6,6 +6,7 @@
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/DebugInfoMetadata.h>
 
+#include "backend/generic.h"
 #include "backend/llvm/bpf_builder.h"
 #include "krsie_abi.h"
 
@@ -34,15 +35,6 @@ unsigned param_count(const std::string& name) {
   return 3;
 }
 
-std::uint8_t decision_code(pir::Decision d) {
-  switch (d) {
-    case pir::Decision::allow: return KRSIE_DECISION_ALLOW;
-    case pir::Decision::audit: return KRSIE_DECISION_AUDIT;
-    case pir::Decision::deny: return KRSIE_DECISION_DENY;
-    case pir::Decision::kill: return KRSIE_DECISION_KILL;
-  }
-  return KRSIE_DECISION_DENY;
-}
 
 SourceRange origin_of(const pir::Policy& policy, std::uint32_t rule_id) {
   for (const pir::RuleInfo& info : policy.rule_table)

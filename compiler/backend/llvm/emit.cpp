@@ -13,6 +13,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "backend/llvm_info.h"
 #include "backend/llvm/bpf_builder.h"
 #include "backend/llvm/llvm_backend.h"
 
@@ -65,13 +66,7 @@ std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emi
   LlvmCompiled out;
   out.maps = std::move(*maps);
 
-  static std::once_flag once;
-  std::call_once(once, [] {
-    LLVMInitializeBPFTargetInfo();
-    LLVMInitializeBPFTarget();
-    LLVMInitializeBPFTargetMC();
-    LLVMInitializeBPFAsmPrinter();
-  });
+  initialize_bpf_target();
   std::string error;
   const llvm::Target* target = llvm::TargetRegistry::lookupTarget("bpfel", error);
   if (!target) {
