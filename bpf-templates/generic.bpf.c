@@ -502,17 +502,7 @@ static __always_inline void emit_event(const struct krsie_eval *e, __u8 decision
     count(decision, false, true);
     return;
   }
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  ev->time_ns = bpf_ktime_get_ns();
-  ev->cgroup_id = bpf_get_current_cgroup_id();
-  ev->pid = (__u32)pid_tgid;
-  ev->tgid = pid_tgid >> 32;
-  ev->uid = (__u32)bpf_get_current_uid_gid();
-  ev->hook = e->hook;
-  ev->rule_id = e->rule_id;
-  ev->decision = decision;
-  ev->pad[0] = ev->pad[1] = ev->pad[2] = 0;
-  bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+  krsie_event_task(ev, e->hook, e->rule_id, decision);
   ev->inode = e->inode;
   for (int i = 0; i < 4; i++)
     ev->fields[i] = (e->present & (1u << i)) ? e->v[i] : 0;

@@ -83,12 +83,9 @@ static __always_inline bool krsie_enforcing(void)
   return krsie_enforcing_gen(0);
 }
 
-static __always_inline void krsie_report(__u32 hook, __u32 rule_id, __u8 decision,
-                                         const struct krsie_inode_key *inode)
+/* The caller's part of an event record: time, cgroup, ids, comm, hook, rule, decision. */
+static __always_inline void krsie_event_task(struct krsie_event *ev, __u32 hook, __u32 rule_id, __u8 decision)
 {
-  struct krsie_event *ev = bpf_ringbuf_reserve(&krsie_events, sizeof(*ev), 0);
-  if (!ev)
-    return; /* ring full: the decision stands, the event is dropped */
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   ev->time_ns = bpf_ktime_get_ns();
   ev->cgroup_id = bpf_get_current_cgroup_id();
@@ -100,6 +97,15 @@ static __always_inline void krsie_report(__u32 hook, __u32 rule_id, __u8 decisio
   ev->decision = decision;
   ev->pad[0] = ev->pad[1] = ev->pad[2] = 0;
   bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+}
+
+static __always_inline void krsie_report(__u32 hook, __u32 rule_id, __u8 decision,
+                                         const struct krsie_inode_key *inode)
+{
+  struct krsie_event *ev = bpf_ringbuf_reserve(&krsie_events, sizeof(*ev), 0);
+  if (!ev)
+    return; /* ring full: the decision stands, the event is dropped */
+  krsie_event_task(ev, hook, rule_id, decision);
   ev->inode = *inode;
   __builtin_memset(ev->fields, 0, sizeof(ev->fields));
   ev->name[0] = 0;

@@ -34,6 +34,24 @@ std::optional<std::string> cgroup2_mount_point() {
   return std::nullopt;
 }
 
+namespace {
+
+// A cgroup2 directory's file handle: its payload is the 64-bit kernfs id.
+struct KernfsHandle {
+  file_handle handle;
+  std::uint64_t id;
+};
+
+// The handle of `path` (its type is what open_by_handle_at wants for any cgroup2 directory).
+bool kernfs_handle(const std::string& path, KernfsHandle& fh) {
+  fh = {};
+  fh.handle.handle_bytes = sizeof(std::uint64_t);
+  int mount_id = 0;
+  return name_to_handle_at(AT_FDCWD, path.c_str(), &fh.handle, &mount_id, 0) == 0;
+}
+
+}  // namespace
+
 std::uint64_t cgroup_id(const std::string& path) {
   struct statfs fs{};
   if (statfs(path.c_str(), &fs) != 0)
@@ -42,13 +60,8 @@ std::uint64_t cgroup_id(const std::string& path) {
     throw RuntimeError("cgroup " + path + " is not on a cgroup v2 filesystem", EINVAL);
   // The id bpf_get_current_cgroup_id() returns is the kernfs node id, which is what
   // name_to_handle_at() puts in the file handle of a cgroup2 directory.
-  struct {
-    file_handle handle;
-    std::uint64_t id;
-  } fh{};
-  fh.handle.handle_bytes = sizeof(std::uint64_t);
-  int mount_id = 0;
-  if (name_to_handle_at(AT_FDCWD, path.c_str(), &fh.handle, &mount_id, 0) != 0)
+  KernfsHandle fh;
+  if (!kernfs_handle(path, fh))
     throw RuntimeError(describe_errno("resolving the id of cgroup " + path, errno), errno);
   std::uint64_t id;
   std::memcpy(&id, fh.handle.f_handle, sizeof id);
@@ -59,13 +72,8 @@ std::optional<std::string> cgroup_path(std::uint64_t id) {
   auto root = cgroup2_mount_point();
   if (!root) return std::nullopt;
   // The handle type the kernel uses for cgroup2 directories (FILEID_KERNFS), taken from the root.
-  struct {
-    file_handle handle;
-    std::uint64_t id;
-  } fh{};
-  fh.handle.handle_bytes = sizeof(std::uint64_t);
-  int mount_id = 0;
-  if (name_to_handle_at(AT_FDCWD, root->c_str(), &fh.handle, &mount_id, 0) != 0) return std::nullopt;
+  KernfsHandle fh;
+  if (!kernfs_handle(*root, fh)) return std::nullopt;
   std::memcpy(fh.handle.f_handle, &id, sizeof id);
   int mount_fd = open(root->c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (mount_fd < 0) return std::nullopt;
