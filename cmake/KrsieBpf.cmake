@@ -2,10 +2,13 @@
 #
 # krsie_vmlinux_header(<out-var>)      generates vmlinux.h from kernel BTF (CO-RE: the objects
 #                                      built against it relocate on other kernels, e.g. the 6.1 guest).
-# krsie_bpf_objects(<target> SOURCES <x.bpf.c>... INCLUDES <dir>...)
+# krsie_bpf_objects(<target> SOURCES <x.bpf.c>... [BITCODE_SOURCES <y.bpf.c>...] INCLUDES <dir>...)
 #                                      compiles each source with clang -target bpf, strips DWARF
 #                                      (BTF and .BTF.ext stay) and embeds the objects into the static
 #                                      library <target> with a lookup table by template name.
+#                                      BITCODE_SOURCES are embedded as LLVM bitcode instead (no
+#                                      optimization passes run yet, debug info kept for BTF/CO-RE):
+#                                      libraries the LLVM backend links into its modules.
 
 set(KRSIE_VMLINUX_BTF "/sys/kernel/btf/vmlinux" CACHE FILEPATH
     "Kernel BTF that vmlinux.h for the BPF templates is generated from")
@@ -27,7 +30,7 @@ function(krsie_vmlinux_header out_var)
 endfunction()
 
 function(krsie_bpf_objects target)
-  cmake_parse_arguments(ARG "" "" "SOURCES;INCLUDES;DEPENDS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;BITCODE_SOURCES;INCLUDES;DEPENDS" ${ARGN})
   set(outdir ${CMAKE_CURRENT_BINARY_DIR}/bpf)
   set(include_flags)
   foreach(dir ${ARG_INCLUDES})
@@ -40,10 +43,25 @@ function(krsie_bpf_objects target)
   set(decls "")
   set(entries "")
   set(objects)
-  foreach(src ${ARG_SOURCES})
+  foreach(src ${ARG_SOURCES} ${ARG_BITCODE_SOURCES})
     get_filename_component(src_abs ${src} ABSOLUTE)
     get_filename_component(base ${src} NAME)
     string(REGEX REPLACE "\\.bpf\\.c$" "" name ${base})
+    if(src IN_LIST ARG_BITCODE_SOURCES)
+      set(obj ${outdir}/${name}.bc)
+      add_custom_command(
+        OUTPUT ${obj}
+        COMMAND ${CMAKE_COMMAND} -E make_directory ${outdir}
+        COMMAND ${KRSIE_CLANG} -target bpfel -O2 -Xclang -disable-llvm-passes -g -D__TARGET_ARCH_x86 -mcpu=v3
+                -fdebug-prefix-map=${CMAKE_SOURCE_DIR}=krsie -fdebug-prefix-map=${CMAKE_BINARY_DIR}=krsie-build
+                -Wall -Wextra -Werror -Wno-unused-parameter
+                ${include_flags} -I/usr/include/x86_64-linux-gnu
+                -MD -MF ${obj}.d -MT ${obj} -emit-llvm -c ${src_abs} -o ${obj}
+        DEPENDS ${src_abs} ${ARG_DEPENDS}
+        DEPFILE ${obj}.d
+        COMMENT "clang-19 -target bpfel -emit-llvm: ${base}"
+        VERBATIM)
+    else()
     set(obj ${outdir}/${name}.bpf.o)
     add_custom_command(
       OUTPUT ${obj}
@@ -58,6 +76,7 @@ function(krsie_bpf_objects target)
       DEPFILE ${obj}.d
       COMMENT "clang-19 -target bpf: ${base}"
       VERBATIM)
+    endif()
     list(APPEND objects ${obj})
     string(MAKE_C_IDENTIFIER ${name} ident)
     string(APPEND asm "    .balign 8\n    .globl krsie_tmpl_${ident}_begin\n"
@@ -65,8 +84,13 @@ function(krsie_bpf_objects target)
                       "    .globl krsie_tmpl_${ident}_end\nkrsie_tmpl_${ident}_end:\n")
     string(APPEND decls "extern \"C\" const unsigned char krsie_tmpl_${ident}_begin[];\n"
                         "extern \"C\" const unsigned char krsie_tmpl_${ident}_end[];\n")
+    if(src IN_LIST ARG_BITCODE_SOURCES)
+      set(is_bitcode true)
+    else()
+      set(is_bitcode false)
+    endif()
     string(APPEND entries "    {\"${name}\", {krsie_tmpl_${ident}_begin, static_cast<std::size_t>("
-                          "krsie_tmpl_${ident}_end - krsie_tmpl_${ident}_begin)}},\n")
+                          "krsie_tmpl_${ident}_end - krsie_tmpl_${ident}_begin)}, ${is_bitcode}},\n")
   endforeach()
   string(APPEND asm "    .section .note.GNU-stack,\"\",@progbits\n")
   file(GENERATE OUTPUT ${embed_asm} CONTENT "${asm}")

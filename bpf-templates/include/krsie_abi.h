@@ -255,4 +255,31 @@ struct krsie_event {
   __u8 addr[16];  /* object address, network byte order (IPv4: the first 4 bytes) */
 };
 
+/* The per-CPU scratch of one program run (map krsie_scratch): the field vector and buffers too
+ * large for the 512-byte stack. Written by the field extraction shared by both backends
+ * (krsie_eval.bpf.h); the LLVM backend's generated rules read v[] and present. */
+struct krsie_eval {
+  __u64 v[KRSIE_MAX_FIELDS];
+  __u32 present;       /* bit f: field f has a value (absent fields fail every constraint) */
+  __u32 hook;
+  __u32 gen;           /* rule generation read at entry: every lookup of this run uses it */
+  __u32 table_gen;     /* KRSIE_TABLE_GEN_BIT when gen is 1 */
+  __u8 path_too_deep;  /* a path walk gave up: decide fail-closed */
+  __u8 pad[1];
+  __u16 family;        /* object address of socket hooks (reported in events) */
+  __u16 port;
+  __u16 pad1;
+  __u8 addr[16];
+  struct krsie_inode_key inode;
+  char leaf[64];
+  char name[256];      /* component being fed to the automaton */
+  struct krsie_string_key skey;
+  /* rule evaluation state (bpf_loop callback context) */
+  __u32 rule_id;
+  __u8 decision;
+  __u8 matched;
+  __u16 pad2;
+  __s32 err;
+};
+
 #endif /* KRSIE_ABI_H */

@@ -69,18 +69,6 @@ std::string hex(const std::vector<std::uint8_t>& b) {
 }
 
 
-// Index of a field in the template's field vector (see krsie_abi.h).
-std::optional<std::uint32_t> field_index(const hooks::Hook& hook, const std::string& field) {
-  if (field == "is_owner") return KRSIE_F_IS_OWNER;
-  if (field == "target_confined") return KRSIE_F_TARGET_CONFINED;
-  for (std::size_t i = 0; i < hook.fields.size(); ++i)
-    if (hook.fields[i].name == field) return static_cast<std::uint32_t>(i);
-  auto common = hooks::common_fields();
-  for (std::size_t i = 0; i < common.size(); ++i)
-    if (common[i].name == field) return KRSIE_F_COMMON + static_cast<std::uint32_t>(i);
-  return std::nullopt;
-}
-
 // Distinct value sets of one (hook, field): each gets a bit.
 template <typename Set>
 struct SetTable {
@@ -429,6 +417,25 @@ class Lowering {
 };
 
 }  // namespace
+
+std::optional<std::uint32_t> hook_abi_id(const std::string& hook) {
+  auto it = hook_ids().find(hook);
+  if (it == hook_ids().end()) return std::nullopt;
+  return it->second;
+}
+
+// Index of a field in the template's field vector (see krsie_abi.h).
+std::optional<std::uint32_t> field_index(const hooks::Hook& hook, const std::string& field) {
+  if (field == "is_owner") return KRSIE_F_IS_OWNER;
+  if (field == "target_confined") return KRSIE_F_TARGET_CONFINED;
+  for (std::size_t i = 0; i < hook.fields.size(); ++i)
+    if (hook.fields[i].name == field) return static_cast<std::uint32_t>(i);
+  auto common = hooks::common_fields();
+  for (std::size_t i = 0; i < common.size(); ++i)
+    if (common[i].name == field) return KRSIE_F_COMMON + static_cast<std::uint32_t>(i);
+  return std::nullopt;
+}
+
 
 std::uint8_t decision_code(pir::Decision d) {
   switch (d) {

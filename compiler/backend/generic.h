@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pir/pir.h"
+#include "sema/hook_catalog.h"
 #include "support/diagnostics.h"
 
 namespace krsie::backend {
@@ -38,6 +39,13 @@ struct GenericPolicy {
   // Human-readable dump of every entry (for --emit=maps), one line each.
   std::vector<std::string> dump;
 };
+
+// The ABI id (enum krsie_hook) of a hook that has a generic template, or nullopt.
+std::optional<std::uint32_t> hook_abi_id(const std::string& hook);
+
+// Index of a hook field (or common/pseudo field) in the field vector (struct krsie_eval v[],
+// krsie_abi.h), or nullopt. Shared by both backends.
+std::optional<std::uint32_t> field_index(const hooks::Hook& hook, const std::string& field);
 
 // The ABI code (enum krsie_decision) of a PIR decision; shared by both backends.
 std::uint8_t decision_code(pir::Decision d);

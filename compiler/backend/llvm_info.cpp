@@ -16,6 +16,7 @@ void initialize_bpf_target() {
     LLVMInitializeBPFTarget();
     LLVMInitializeBPFTargetMC();
     LLVMInitializeBPFAsmPrinter();
+    LLVMInitializeBPFAsmParser();  // inline asm of the LLVM backend's runtime library
   });
 }
 

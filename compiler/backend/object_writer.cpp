@@ -21,7 +21,7 @@ namespace krsie::backend {
 namespace {
 
 std::string write_object(const std::string& path, llvm::StringRef elf, const std::string& what,
-                         const std::string& metadata, const std::vector<std::uint8_t>& maps) {
+                         const std::string& metadata, const std::vector<std::uint8_t>& maps, bool strip_debug) {
   auto input = llvm::object::ObjectFile::createObjectFile(llvm::MemoryBufferRef(elf, what));
   if (!input) return "cannot read " + what + ": " + llvm::toString(input.takeError());
   auto* elf_object = llvm::dyn_cast<llvm::object::ELFObjectFileBase>(input->get());
@@ -30,6 +30,8 @@ std::string write_object(const std::string& path, llvm::StringRef elf, const std
   llvm::objcopy::CommonConfig config;
   config.InputFilename = what;
   config.OutputFilename = path;
+  // DWARF is only the carrier of BTF at code generation (llvm-strip -g keeps .BTF and .BTF.ext).
+  config.StripDebug = strip_debug;
   config.AddSection.emplace_back(".krsie.meta", llvm::MemoryBuffer::getMemBufferCopy(metadata, ".krsie.meta"));
   config.AddSection.emplace_back(
       ".krsie.maps", llvm::MemoryBuffer::getMemBufferCopy(
@@ -70,13 +72,13 @@ std::string write_policy_object(const std::string& path, const std::string& meta
   const templates::Template* tmpl = templates::find("generic");
   if (!tmpl) return "the generic template is not embedded in this krsiec";
   llvm::StringRef elf(reinterpret_cast<const char*>(tmpl->elf.data()), tmpl->elf.size());
-  return write_object(path, elf, "generic.bpf.o", metadata, maps);
+  return write_object(path, elf, "generic.bpf.o", metadata, maps, false);
 }
 
 std::string write_policy_object(const std::string& path, const std::vector<std::uint8_t>& elf_bytes,
                                 const std::string& metadata, const std::vector<std::uint8_t>& maps) {
   llvm::StringRef elf(reinterpret_cast<const char*>(elf_bytes.data()), elf_bytes.size());
-  return write_object(path, elf, "policy code", metadata, maps);
+  return write_object(path, elf, "policy code", metadata, maps, true);
 }
 
 }  // namespace krsie::backend

@@ -405,8 +405,7 @@ def add_tree(writer, source, dest):
 
 def stage_scenarios(source, staged, krsiec):
     """Copies the scenarios to `staged` and compiles every policy (.krs) next to them into a
-    policy.o with krsiec on the host, as a user would: the guest only loads objects. Policies named
-    NAME.llvm.krs are compiled with --backend=llvm."""
+    policy.o with krsiec on the host, as a user would: the guest only loads objects."""
     if staged.exists():
         shutil.rmtree(staged)
     shutil.copytree(source, staged)
@@ -422,14 +421,30 @@ def stage_scenarios(source, staged, krsiec):
         raise GuestError(f"{source} has policies (.krs) but no --krsiec was given to compile them")
     for krs in policies:
         obj = krs.with_suffix(".o")
-        # NAME.llvm.krs: compiled by the specialized (LLVM) backend instead of the generic one.
-        backend = ["--backend=llvm"] if krs.name.endswith(".llvm.krs") else []
-        proc = subprocess.run([str(krsiec), *backend, str(krs), "-o", str(obj)], capture_output=True, text=True,
-                              check=False)
+        proc = subprocess.run([str(krsiec), str(krs), "-o", str(obj)], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise GuestError(f"krsiec failed on {krs.relative_to(staged)} (exit {proc.returncode}):\n"
                              f"{proc.stderr.strip()}")
-    log(f"compiled {len(policies)} policies with {krsiec}")
+    # Scenarios with `backends ... llvm` also run against the LLVM backend's objects: each policy
+    # they load is compiled again with --backend=llvm (same source path, so rule sources in events
+    # are identical) into llvm/NAME.o next to it.
+    twins = 0
+    for scn in sorted(staged.rglob("*.scn")):
+        lines = [l.split("#", 1)[0].split() for l in scn.read_text().splitlines()]
+        if not any(w and w[0] == "backends" and "llvm" in w[1:] for w in lines):
+            continue
+        for w in lines:
+            if len(w) == 2 and w[0] == "load":
+                krs = scn.parent / w[1]
+                obj = scn.parent / "llvm" / Path(w[1]).with_suffix(".o")
+                obj.parent.mkdir(parents=True, exist_ok=True)
+                proc = subprocess.run([str(krsiec), "--backend=llvm", str(krs), "-o", str(obj)], capture_output=True,
+                                      text=True, check=False)
+                if proc.returncode != 0:
+                    raise GuestError(f"krsiec --backend=llvm failed on {krs.relative_to(staged)} (exit "
+                                     f"{proc.returncode}):\n{proc.stderr.strip()}")
+                twins += 1
+    log(f"compiled {len(policies)} policies with {krsiec} (+{twins} with --backend=llvm)")
     return staged
 
 

@@ -21,9 +21,23 @@ TEST(Templates, FileTemplateIsEmbedded) {
   EXPECT_EQ(templates::find("no-such-template"), nullptr);
 }
 
+// The LLVM backend's runtime library is embedded as LLVM bitcode (magic 'BC' 0xC0DE).
+TEST(Templates, LlvmRuntimeIsBitcode) {
+  const templates::Template* t = templates::find("llvm_runtime");
+  ASSERT_NE(t, nullptr);
+  EXPECT_TRUE(t->bitcode);
+  ASSERT_GT(t->elf.size(), 4u);
+  EXPECT_EQ(t->elf[0], 'B');
+  EXPECT_EQ(t->elf[1], 'C');
+  EXPECT_EQ(t->elf[2], 0xC0);
+  EXPECT_EQ(t->elf[3], 0xDE);
+  EXPECT_FALSE(templates::find("generic")->bitcode);
+}
+
 TEST(Templates, EveryTemplateOpensAndHasTheCommonMaps) {
   ASSERT_FALSE(templates::all().empty());
   for (const templates::Template& t : templates::all()) {
+    if (t.bitcode) continue;
     runtime::BpfObject obj = runtime::BpfObject::open_memory(t.name, t.elf);
     auto maps = obj.map_names();
     for (const char* m : {"krsie_targets", "krsie_config", "krsie_events"})
@@ -35,6 +49,7 @@ TEST(Templates, EveryTemplateOpensAndHasTheCommonMaps) {
 // Sizes of the ABI structs in each template's BTF match the C++ compiler's view.
 TEST(Templates, BtfLayoutMatchesTheAbiHeader) {
   for (const templates::Template& t : templates::all()) {
+    if (t.bitcode) continue;
     LIBBPF_OPTS(bpf_object_open_opts, opts);
     bpf_object* obj = bpf_object__open_mem(t.elf.data(), t.elf.size(), &opts);
     ASSERT_NE(obj, nullptr);

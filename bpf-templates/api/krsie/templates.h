@@ -9,7 +9,8 @@ namespace krsie::templates {
 
 struct Template {
   std::string_view name;               // source file name without .bpf.c, e.g. "file"
-  std::span<const unsigned char> elf;  // the BPF ELF object
+  std::span<const unsigned char> elf;  // the BPF ELF object (LLVM bitcode when `bitcode`)
+  bool bitcode = false;                // a library the LLVM backend links (llvm_runtime), not an object
 };
 
 // Every embedded template, in build order.

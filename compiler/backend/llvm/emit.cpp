@@ -1,21 +1,23 @@
-// compile_llvm: PIR policy -> BPF module (codegen*.cpp) -> optimization pipeline (PassBuilder: the
-// BPF target's CO-RE passes run there) -> BPF object or assembly, plus the map contents the
-// object shares with the generic backend (LPM entries of address sets, configuration).
+// compile_llvm: PIR policy -> hooks with rules resolved to field slots and set bits -> BPF module
+// (codegen.cpp) + runtime library (runtime_link.cpp) -> optimization pipeline (PassBuilder: the
+// BPF target's CO-RE passes run there) -> BPF object or assembly. The set tables (path automata,
+// address tries, string sets, exact-path inodes) are those of the generic lowering, so an LLVM
+// object carries the same map contents as a generic one, minus the rule table.
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
-#include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/Target/TargetOptions.h>
 
 #include <chrono>
-#include <mutex>
 
-#include "backend/llvm_info.h"
-#include "backend/llvm/bpf_builder.h"
+#include "backend/llvm/codegen.h"
+#include "backend/llvm/lowering.h"
 #include "backend/llvm/llvm_backend.h"
+#include "backend/llvm_info.h"
+#include "krsie_abi.h"
 
 namespace krsie::backend {
 
@@ -25,46 +27,23 @@ double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
-// The map contents an LLVM object needs: those of the generic lowering of the policy's address
-// constraints only (same set-bit assignment as the codegen), without rule tables.
-std::optional<GenericPolicy> shared_maps(const pir::Policy& policy, DiagnosticEngine& diags) {
-  pir::Policy sets = policy;
-  for (pir::Hook& h : sets.hooks)
-    for (pir::Rule& r : h.rules) {
-      r.subject.reset();
-      std::vector<pir::Constraint> kept;
-      for (const pir::Constraint& c : r.constraints)
-        if (c.matcher.kind == pir::Matcher::Kind::addr_set) kept.push_back(c);
-      r.constraints = std::move(kept);
-    }
-  auto g = lower_generic(sets, diags);
-  if (!g) return std::nullopt;
-  GenericPolicy out;
-  out.name = g->name;
-  out.enforce = g->enforce;
-  out.programs = g->programs;
-  out.map_sizes = g->map_sizes;
-  out.map_sizes["krsie_rules"] = 1;
-  for (const MapEntry& e : g->entries)
-    if (e.map == "krsie_lpm4" || e.map == "krsie_lpm6" || e.map == "krsie_config") out.entries.push_back(e);
-  for (const std::string& line : g->dump)
-    if (line.rfind("krsie_lpm4 ", 0) == 0 || line.rfind("krsie_lpm6 ", 0) == 0 || line.rfind("krsie_config ", 0) == 0)
-      out.dump.push_back(line);
-  return out;
-}
-
 }  // namespace
 
-bool llvm_backend_supports_hook(const std::string& hook) {
-  return llvmbe::network_hook(hook) || llvmbe::identity_hook(hook);
-}
+bool llvm_backend_supports_hook(const std::string& hook) { return hook_abi_id(hook).has_value(); }
 
 std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emit, DiagnosticEngine& diags) {
   if (!llvmbe::check_supported(policy, diags)) return std::nullopt;
-  auto maps = shared_maps(policy, diags);
-  if (!maps) return std::nullopt;
+  for (const pir::Hook& h : policy.hooks)
+    for (const pir::Rule& r : h.rules)
+      for (const pir::Constraint& c : r.constraints)
+        if (!field_index(*hooks::find(h.name), c.field)) {
+          diags.error(llvmbe::rule_origin(policy, r.id), "LLVM backend: hook " + h.name + " has no field " + c.field);
+          return std::nullopt;
+        }
+  auto tables = llvmbe::set_tables(policy, diags);
+  if (!tables) return std::nullopt;
   LlvmCompiled out;
-  out.maps = std::move(*maps);
+  out.maps = tables->maps;
 
   initialize_bpf_target();
   std::string error;
@@ -79,13 +58,16 @@ std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emi
 
   auto t0 = std::chrono::steady_clock::now();
   llvm::LLVMContext context;
-  const SourceFile* main_file = policy.origin.file;
-  llvmbe::BpfModule m(context, policy.name, main_file);
+  llvmbe::BpfModule m(context, policy.name, policy.origin.file);
   m.module().setDataLayout(tm->createDataLayout());
   m.declare_runtime_maps();
-  for (const pir::Hook& h : policy.hooks) llvmbe::generate_program(m, policy, h);
+  for (const llvmbe::HookCode& hc : llvmbe::hook_code(policy, *tables)) llvmbe::generate_program(m, hc);
   m.finalize();
   std::unique_ptr<llvm::Module> module = m.take();
+  if (std::string err = llvmbe::link_runtime(*module); !err.empty()) {
+    diags.error(policy.origin, "LLVM backend: " + err);
+    return std::nullopt;
+  }
   std::string verify;
   llvm::raw_string_ostream vs(verify);
   if (llvm::verifyModule(*module, &vs)) {

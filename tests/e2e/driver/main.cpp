@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -498,8 +499,19 @@ void report(const Scenario& sc, const std::string& id, bool pass, const std::str
 }
 
 // Runs one scenario; returns the number of failed checks.
+// Each scenario run gets an empty /tmp (a tmpfs mounted over it, detached at the end), so setup
+// scripts start from a clean slate, also when a scenario runs once per backend.
+struct FreshTmp {
+  bool mounted = ::mount("krsie-tmp", "/tmp", "tmpfs", 0, "mode=1777") == 0;
+  ~FreshTmp() {
+    if (mounted) ::umount2("/tmp", MNT_DETACH);
+  }
+};
+
 int run_scenario(const Scenario& sc, const std::string& cgroup_root, const std::string& dir) {
   std::cout << "KRSIE-SCENARIO " << sc.name << " BEGIN" << std::endl;
+  FreshTmp tmp;
+  if (!tmp.mounted) std::cout << "KRSIE-LOG " << sc.name << " cannot mount a fresh /tmp: " << std::strerror(errno) << std::endl;
   int failures = 0;
   std::vector<std::string> pending = sc.expect_ids();
   try {
@@ -595,7 +607,16 @@ int main(int argc, char** argv) {
       ++failures;
       continue;
     }
-    failures += run_scenario(sc, *root, f.parent_path().string());
+    for (const std::string& backend : sc.backends) {
+      Scenario run = sc;
+      if (backend == "llvm") {
+        // The same checks against the policies compiled by the LLVM backend (differential run).
+        run.name += ".llvm";
+        for (Step& step : run.steps)
+          if (step.kind == Step::Kind::load_policy) step.args[0] = "llvm/" + step.args[0];
+      }
+      failures += run_scenario(run, *root, f.parent_path().string());
+    }
   }
   std::cout << "KRSIE-SUMMARY scenarios=" << files.size() << " failed-checks=" << failures << std::endl;
   return failures == 0 ? 0 : 1;

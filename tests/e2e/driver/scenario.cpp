@@ -156,6 +156,14 @@ Scenario parse_scenario(const std::string& file, const std::string& text) {
         throw std::runtime_error(where + ": expected 'scenario NAME' (letters, digits, - _ .)");
       if (!sc.name.empty()) throw std::runtime_error(where + ": second 'scenario' line");
       sc.name = w[1];
+    } else if (directive == "backends") {
+      if (w.size() < 2) throw std::runtime_error(where + ": expected 'backends generic|llvm...'");
+      sc.backends.clear();
+      for (std::size_t i = 1; i < w.size(); ++i) {
+        if (w[i] != "generic" && w[i] != "llvm")
+          throw std::runtime_error(where + ": unknown backend '" + w[i] + "' (generic, llvm)");
+        sc.backends.push_back(w[i]);
+      }
     } else if (directive == "cgroup") {
       if (w.size() != 3 || !valid_name(w[1]) || w[2].empty() || w[2][0] != '/' || w[2] == "/")
         throw std::runtime_error(where + ": expected 'cgroup NAME /PATH' (PATH below the cgroup2 root)");

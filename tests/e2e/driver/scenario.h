@@ -61,6 +61,9 @@ struct CgroupDecl {
 struct Scenario {
   std::string name;
   std::string file;
+  // `backends generic llvm`: the scenario runs once per backend; the llvm run is named NAME.llvm
+  // and loads the policies the host compiled with --backend=llvm (llvm/POLICY.o).
+  std::vector<std::string> backends = {"generic"};
   std::vector<CgroupDecl> cgroups;
   std::vector<Step> steps;
   std::vector<std::string> expect_ids() const;

@@ -1,0 +1,787 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The generic backend's evaluation machinery, shared by the precompiled templates
+ * (generic.bpf.c) and the LLVM backend's runtime library (llvm_runtime.bpf.c), so that both
+ * backends read every field the same way: the maps of the rule tables and set automata, the
+ * per-CPU field vector (struct krsie_eval, krsie_abi.h), field extraction per hook
+ * (krsie_fields_<hook>), the map-driven rule loop and the decision (events, counters, errno).
+ * BPF C only; included after vmlinux.h and the libbpf headers. See docs/generic-backend.md. */
+#ifndef KRSIE_EVAL_BPF_H
+#define KRSIE_EVAL_BPF_H
+
+#include "krsie_abi.h"
+#include "krsie_common.bpf.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SIGKILL 9
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __type(key, struct krsie_rule_key);
+  __type(value, struct krsie_rule_entry);
+} krsie_rules SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, KRSIE_GENERATIONS * KRSIE_HOOK_MAX);  /* generation * KRSIE_HOOK_MAX + hook */
+  __type(key, __u32);
+  __type(value, struct krsie_hook_conf);
+} krsie_hooks SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __type(key, struct krsie_dfa_key);
+  __type(value, __u32);
+} krsie_dfa_edges SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __type(key, __u32);
+  __type(value, struct krsie_dfa_state);
+} krsie_dfa_states SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct krsie_lpm4_key);
+  __type(value, __u64);
+} krsie_lpm4 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct krsie_lpm6_key);
+  __type(value, __u64);
+} krsie_lpm6 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __type(key, struct krsie_string_key);
+  __type(value, __u64);
+} krsie_strings SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1);  /* sized by the loader */
+  __type(key, struct krsie_inode_set_key);
+  __type(value, __u64);
+} krsie_inodes SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct krsie_stats);
+} krsie_stats SEC(".maps");
+
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct krsie_eval);
+} krsie_scratch SEC(".maps");
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static __always_inline struct krsie_eval *eval_begin(__u32 hook, __u32 gen)
+{
+  __u32 zero = 0;
+  struct krsie_eval *e = bpf_map_lookup_elem(&krsie_scratch, &zero);
+  if (!e)
+    return 0;
+  e->present = 0;
+  e->hook = hook;
+  e->gen = gen & 1;
+  e->table_gen = (gen & 1) ? KRSIE_TABLE_GEN_BIT : 0;
+  e->family = 0;
+  e->port = 0;
+  e->path_too_deep = 0;
+  e->inode.dev = 0;
+  e->inode.ino = 0;
+  e->leaf[0] = 0;
+  e->matched = 0;
+  return e;
+}
+
+static __always_inline void set_field(struct krsie_eval *e, __u32 f, __u64 value)
+{
+  if (f < KRSIE_MAX_FIELDS) {
+    e->v[f] = value;
+    e->present |= 1u << f;
+  }
+}
+
+static __always_inline const struct krsie_hook_conf *hook_conf(__u32 gen, __u32 hook)
+{
+  __u32 index = (gen & 1) * KRSIE_HOOK_MAX + hook;
+  return bpf_map_lookup_elem(&krsie_hooks, &index);
+}
+
+/* `table` id of (hook, field) in the LPM, string and inode-set maps, for this run's generation. */
+static __always_inline __u32 table_id(const struct krsie_eval *e, __u32 f)
+{
+  return ((e->hook << 8) | f) | e->table_gen;
+}
+
+/* One automaton step; KRSIE_DFA_DEAD stays dead. */
+static __always_inline __u32 dfa_step(__u32 state, __u8 byte)
+{
+  if (state == KRSIE_DFA_DEAD)
+    return state;
+  struct krsie_dfa_key k = {.state = state, .byte = byte};
+  __u32 *next = bpf_map_lookup_elem(&krsie_dfa_edges, &k);
+  if (next)
+    return *next;
+  struct krsie_dfa_state *st = bpf_map_lookup_elem(&krsie_dfa_states, &state);
+  return st ? st->other : KRSIE_DFA_DEAD;
+}
+
+struct walk_ctx {
+  struct dentry *d;
+  struct vfsmount *mnt;
+  __u32 state;
+  __u32 fed;      /* components fed so far */
+  __u8 done;
+  __u8 leaf_set;
+  struct krsie_eval *e;
+};
+
+/* One step of the walk from a dentry to the root, crossing mount points upward like d_path():
+ * feeds the component's bytes last to first, then '/'. Returns 1 to stop. */
+static long walk_component(__u32 index, struct walk_ctx *w)
+{
+  struct dentry *d = w->d;
+  struct vfsmount *mnt = w->mnt;
+  if (!d || !mnt || !w->e) {
+    w->done = 1;
+    return 1;
+  }
+  struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt_root);
+  struct dentry *parent = BPF_CORE_READ(d, d_parent);
+  if (d == mnt_root || d == parent) {
+    struct mount *m = container_of(mnt, struct mount, mnt);
+    struct mount *up = BPF_CORE_READ(m, mnt_parent);
+    if (d != mnt_root || up == m || !up) {
+      w->done = 1;  /* the root of the mount tree (or a disconnected dentry) */
+      return 1;
+    }
+    w->d = BPF_CORE_READ(m, mnt_mountpoint);
+    w->mnt = &up->mnt;
+    return 0;
+  }
+  struct qstr name = BPF_CORE_READ(d, d_name);
+  __u32 len = name.len;
+  if (len > 255)
+    len = 255;
+  /* An opaque mask keeps the bound visible to the verifier (clang would drop a plain `& 255`). */
+  asm volatile("%0 &= 255" : "+r"(len));
+  char *buf = w->e->name;
+  if (bpf_probe_read_kernel(buf, len, name.name) < 0) {
+    w->state = KRSIE_DFA_DEAD;
+    return 1;
+  }
+  if (!w->leaf_set) {
+    bpf_probe_read_kernel_str(w->e->leaf, sizeof(w->e->leaf), name.name);
+    w->leaf_set = 1;
+  }
+  __u32 state = w->state;
+  for (__u32 i = 0; i < 255; i++) {
+    if (i >= len)
+      break;
+    state = dfa_step(state, buf[(len - 1 - i) & 255]);
+    if (state == KRSIE_DFA_DEAD)
+      break;
+  }
+  state = dfa_step(state, '/');
+  w->state = state;
+  w->fed++;
+  if (state == KRSIE_DFA_DEAD)
+    return 1;  /* no pattern can match any more: stop early */
+  w->d = parent;
+  return 0;
+}
+
+/* Set mask of the path (dentry, mnt) in the automaton starting at `start`. Marks the
+ * evaluation fail-closed when the path is deeper than KRSIE_MAX_PATH_DEPTH components. */
+static __always_inline __u64 path_mask(struct krsie_eval *e, struct dentry *d, struct vfsmount *mnt, __u32 start)
+{
+  if (start == KRSIE_DFA_DEAD)
+    return 0;
+  struct walk_ctx w = {.d = d, .mnt = mnt, .state = start, .e = e};
+  bpf_loop(KRSIE_MAX_PATH_DEPTH * 2, walk_component, &w, 0);
+  if (w.state == KRSIE_DFA_DEAD)
+    return 0;
+  if (!w.done) {
+    e->path_too_deep = 1;
+    return 0;
+  }
+  if (w.fed == 0)
+    w.state = dfa_step(w.state, '/');  /* the root directory itself: "/" */
+  __u32 s = w.state;
+  struct krsie_dfa_state *st = bpf_map_lookup_elem(&krsie_dfa_states, &s);
+  return st ? st->accept : 0;
+}
+
+static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 which, struct dentry *d,
+                                       struct vfsmount *mnt, const struct krsie_hook_conf *conf)
+{
+  if (!conf || which >= 3 || conf->dfa[which & 3] == KRSIE_DFA_DEAD || !d)
+    return;
+  __u64 mask = path_mask(e, d, mnt, conf->dfa[which & 3]);
+  /* The same file under another name (hard link, bind mount) keeps its exact rules' sets. */
+  struct inode *inode = BPF_CORE_READ(d, d_inode);
+  if (inode) {
+    struct krsie_inode_set_key k = {.dev = BPF_CORE_READ(inode, i_sb, s_dev), .ino = BPF_CORE_READ(inode, i_ino),
+                                    .table = table_id(e, f)};
+    __u64 *extra = bpf_map_lookup_elem(&krsie_inodes, &k);
+    if (extra)
+      mask |= *extra;
+  }
+  set_field(e, f, mask);
+}
+
+static __always_inline void string_field(struct krsie_eval *e, __u32 f, const char *s)
+{
+  __builtin_memset(&e->skey, 0, sizeof(e->skey));
+  e->skey.table = table_id(e, f);
+  if (!s || bpf_probe_read_kernel_str(e->skey.s, sizeof(e->skey.s), s) < 0)
+    return;
+  __u64 *mask = bpf_map_lookup_elem(&krsie_strings, &e->skey);
+  set_field(e, f, mask ? *mask : 0);
+}
+
+static __always_inline void addr4_field(struct krsie_eval *e, __u32 f, __u32 addr_be)
+{
+  struct krsie_lpm4_key k = {.prefixlen = 64, .table = table_id(e, f)};
+  __builtin_memcpy(k.addr, &addr_be, 4);
+  __u64 *mask = bpf_map_lookup_elem(&krsie_lpm4, &k);
+  set_field(e, f, mask ? *mask : 0);
+}
+
+static __always_inline void addr6_field(struct krsie_eval *e, __u32 f, const __u8 *addr)
+{
+  struct krsie_lpm6_key k = {.prefixlen = 32 + 128, .table = table_id(e, f)};
+  __builtin_memcpy(k.addr, addr, 16);
+  __u64 *mask = bpf_map_lookup_elem(&krsie_lpm6, &k);
+  set_field(e, f, mask ? *mask : 0);
+}
+
+/* family, address, port of a sockaddr into fields f_family, f_addr, f_port. */
+static __always_inline void sockaddr_fields(struct krsie_eval *e, struct sockaddr *sa, __u32 f_family,
+                                            __u32 f_addr, __u32 f_port)
+{
+  if (!sa)
+    return;
+  __u16 family = 0;
+  bpf_probe_read_kernel(&family, sizeof(family), &sa->sa_family);
+  if (f_family < KRSIE_MAX_FIELDS)
+    set_field(e, f_family, family);
+  if (family == AF_INET) {
+    struct sockaddr_in in = {};
+    bpf_probe_read_kernel(&in, sizeof(in), sa);
+    set_field(e, f_port, bpf_ntohs(in.sin_port));
+    addr4_field(e, f_addr, in.sin_addr.s_addr);
+    e->family = AF_INET;
+    e->port = bpf_ntohs(in.sin_port);
+    __builtin_memset(e->addr, 0, sizeof(e->addr));
+    __builtin_memcpy(e->addr, &in.sin_addr.s_addr, 4);
+  } else if (family == AF_INET6) {
+    struct sockaddr_in6 in6 = {};
+    bpf_probe_read_kernel(&in6, sizeof(in6), sa);
+    set_field(e, f_port, bpf_ntohs(in6.sin6_port));
+    addr6_field(e, f_addr, (const __u8 *)&in6.sin6_addr);
+    e->family = AF_INET6;
+    e->port = bpf_ntohs(in6.sin6_port);
+    __builtin_memcpy(e->addr, &in6.sin6_addr, 16);
+  }
+}
+
+/* family, type, protocol, local port of a socket into fields 0..3 (catalogue order). */
+static __always_inline void socket_fields(struct krsie_eval *e, struct socket *sock)
+{
+  struct sock *sk = BPF_CORE_READ(sock, sk);
+  set_field(e, 0, BPF_CORE_READ(sk, __sk_common.skc_family));
+  set_field(e, 1, (__u64)(__s64)BPF_CORE_READ(sock, type));
+  set_field(e, 2, BPF_CORE_READ(sk, sk_protocol));
+  set_field(e, 3, BPF_CORE_READ(sk, __sk_common.skc_num));
+}
+
+static __always_inline void common_fields(struct krsie_eval *e, const struct krsie_hook_conf *conf)
+{
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  const struct cred *cred = BPF_CORE_READ(task, real_cred);
+  __u64 ugid = bpf_get_current_uid_gid();
+  set_field(e, KRSIE_F_COMMON + 0, (__u32)ugid);
+  set_field(e, KRSIE_F_COMMON + 1, ugid >> 32);
+  set_field(e, KRSIE_F_COMMON + 2, BPF_CORE_READ(cred, euid.val));
+  set_field(e, KRSIE_F_COMMON + 3, BPF_CORE_READ(cred, egid.val));
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  set_field(e, KRSIE_F_COMMON + 4, (__u32)pid_tgid);
+  set_field(e, KRSIE_F_COMMON + 5, pid_tgid >> 32);
+  char comm[16];
+  bpf_get_current_comm(comm, sizeof(comm));
+  string_field(e, KRSIE_F_COMMON + 6, comm);
+  if (conf && conf->needs_exe && conf->exe_dfa != KRSIE_DFA_DEAD) {
+    struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+    if (exe)
+      set_field(e, KRSIE_F_COMMON + 7,
+                path_mask(e, BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt), conf->exe_dfa));
+    e->leaf[0] = 0;  /* the leaf name reported is the object's, not the binary's */
+  }
+}
+
+/* Whether `task` is confined by this object's targets (its cgroup or an ancestor is a target).
+ * The walk follows the cgroup's css parent chain (`self` is the first member of struct cgroup,
+ * so the parent css is the parent cgroup), which is stable across kernel versions. */
+static __always_inline bool task_confined(struct task_struct *task, __u32 gen)
+{
+  struct cgroup *cgrp = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+  for (int i = 0; i < KRSIE_MAX_CGROUP_DEPTH && cgrp; i++) {
+    __u64 id = BPF_CORE_READ(cgrp, kn, id);
+    if (krsie_target_in(bpf_map_lookup_elem(&krsie_targets, &id), gen, false))
+      return true;
+    cgrp = (struct cgroup *)BPF_CORE_READ(cgrp, self.parent);
+  }
+  return false;
+}
+
+static __always_inline void inode_info(struct krsie_eval *e, struct inode *inode, __u32 f_owner)
+{
+  if (!inode)
+    return;
+  e->inode.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+  e->inode.ino = BPF_CORE_READ(inode, i_ino);
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  __u32 fsuid = BPF_CORE_READ(task, cred, fsuid.val);
+  set_field(e, f_owner, BPF_CORE_READ(inode, i_uid.val) == fsuid);
+}
+
+/* ---- rule evaluation ---------------------------------------------------------------------- */
+
+static __always_inline bool constraint_holds(const struct krsie_eval *e, const struct krsie_constraint *c)
+{
+  __u32 f = c->field;
+  if (f >= KRSIE_MAX_FIELDS || !(e->present & (1u << f)))
+    return false;  /* absent fields (no address on a unix socket, ...) satisfy nothing */
+  __u64 v = e->v[f];  /* f < KRSIE_MAX_FIELDS was checked above */
+  bool hit = false;
+  switch (c->kind) {
+  case KRSIE_C_RANGES:
+    for (int i = 0; i < KRSIE_MAX_RANGES; i++) {
+      if (i >= c->nranges)
+        break;
+      if (v >= c->ranges[i].lo && v <= c->ranges[i].hi)
+        hit = true;
+    }
+    break;
+  case KRSIE_C_FLAGS_ALL: hit = (v & c->mask) == c->mask; break;
+  case KRSIE_C_FLAGS_ANY: hit = (v & c->mask) != 0; break;
+  case KRSIE_C_BOOL: hit = (v != 0) == (c->mask != 0); break;
+  case KRSIE_C_BIT: hit = c->arg < 64 && ((v >> (c->arg & 63)) & 1); break;
+  default: return false;
+  }
+  return c->negated ? !hit : hit;
+}
+
+/* bpf_loop wants its context on the stack (kernel 6.1): a pointer to the scratch. */
+struct eval_ctx {
+  struct krsie_eval *e;
+};
+
+static long eval_rule(__u32 index, struct eval_ctx *ctx)
+{
+  struct krsie_eval *e = ctx->e;
+  if (!e)
+    return 1;
+  struct krsie_rule_key k = {.hook = e->hook, .index = index, .generation = e->gen};
+  const struct krsie_rule_entry *r = bpf_map_lookup_elem(&krsie_rules, &k);
+  if (!r)
+    return 1;
+  if (r->has_subject) {
+    __u32 exe = KRSIE_F_COMMON + 7;
+    if (!(e->present & (1u << exe)) || !((e->v[exe] >> (r->subject_bit & 63)) & 1))
+      return 0;
+  }
+  for (int i = 0; i < KRSIE_MAX_CONSTRAINTS; i++) {
+    if (i >= r->nconstraints)
+      break;
+    if (!constraint_holds(e, &r->c[i]))
+      return 0;
+  }
+  e->matched = 1;
+  e->rule_id = r->rule_id;
+  e->decision = r->decision;
+  e->err = r->err;
+  return 1;
+}
+
+static __always_inline void count(__u8 decision, bool event, bool dropped)
+{
+  __u32 zero = 0;
+  struct krsie_stats *s = bpf_map_lookup_elem(&krsie_stats, &zero);
+  if (!s)
+    return;
+  s->decisions[decision & 3]++;
+  if (event)
+    s->events++;
+  if (dropped)
+    s->events_dropped++;
+}
+
+/* Token-window rate limit: at most config.events_per_sec events per CPU per second. */
+static __always_inline bool event_allowed(void)
+{
+  __u32 zero = 0;
+  struct krsie_stats *s = bpf_map_lookup_elem(&krsie_stats, &zero);
+  const struct krsie_config *cfg = bpf_map_lookup_elem(&krsie_config, &zero);
+  if (!s || !cfg)
+    return false;
+  __u64 now = bpf_ktime_get_ns();
+  if (now - s->window_start_ns > 1000000000ull) {
+    s->window_start_ns = now;
+    s->window_events = 0;
+  }
+  if (cfg->events_per_sec && s->window_events >= cfg->events_per_sec)
+    return false;
+  s->window_events++;
+  return true;
+}
+
+static __always_inline void emit_event(const struct krsie_eval *e, __u8 decision, __u8 enforced)
+{
+  if (!event_allowed()) {
+    count(decision, false, true);
+    return;
+  }
+  struct krsie_event *ev = bpf_ringbuf_reserve(&krsie_events, sizeof(*ev), 0);
+  if (!ev) {
+    count(decision, false, true);
+    return;
+  }
+  krsie_event_task(ev, e->hook, e->rule_id, decision);
+  ev->inode = e->inode;
+  for (int i = 0; i < 4; i++)
+    ev->fields[i] = (e->present & (1u << i)) ? e->v[i] : 0;
+  __builtin_memcpy(ev->name, e->leaf, sizeof(ev->name));
+  ev->enforced = enforced;
+  ev->generation = e->gen;
+  ev->family = e->family;
+  ev->port = e->port;
+  ev->pad2 = 0;
+  if (e->family)
+    __builtin_memcpy(ev->addr, e->addr, sizeof(ev->addr));
+  else
+    __builtin_memset(ev->addr, 0, sizeof(ev->addr));
+  bpf_ringbuf_submit(ev, 0);
+  count(decision, true, false);
+}
+
+/* Applies `decision` (the matched rule's, or the posture; e->rule_id and e->err set): reports,
+ * counts, and returns 0 or -errno. A path too deep to walk overrides it: fail closed. Shared by
+ * the generic programs and the LLVM backend's programs (krsie_rt_finish). */
+static __always_inline int apply_decision(struct krsie_eval *e, __u8 decision)
+{
+  if (e->path_too_deep) {
+    /* Fail closed: a path deeper than the walk can follow is never silently allowed. */
+    decision = KRSIE_DECISION_DENY;
+    e->rule_id = KRSIE_RULE_PATH_TOO_DEEP;
+    e->err = 1;
+  }
+  if (decision == KRSIE_DECISION_ALLOW) {
+    count(decision, false, false);
+    return 0;
+  }
+  if (decision == KRSIE_DECISION_AUDIT || !krsie_enforcing_gen(e->gen)) {
+    emit_event(e, decision, 0);
+    return 0;
+  }
+  emit_event(e, decision, 1);
+  if (decision == KRSIE_DECISION_KILL)
+    bpf_send_signal(SIGKILL);
+  return -(e->err > 0 ? e->err : 1);
+}
+
+/* Runs the hook's rules (map-driven, first match wins, else the posture) over the computed
+ * fields and applies the decision. */
+static __always_inline int decide(struct krsie_eval *e, const struct krsie_hook_conf *conf)
+{
+  if (!conf)
+    return 0;
+  __u8 decision = conf->posture;
+  e->rule_id = 0xffffffff;  /* posture */
+  e->err = 1;
+  if (!e->path_too_deep) {
+    e->matched = 0;
+    struct eval_ctx ctx = {.e = e};
+    bpf_loop(conf->nrules < KRSIE_MAX_RULES_PER_HOOK ? conf->nrules : KRSIE_MAX_RULES_PER_HOOK, eval_rule, &ctx, 0);
+    if (e->matched)
+      decision = e->decision;
+  }
+  return apply_decision(e, decision);
+}
+
+/* Common prologue: read the generation once, skip unconfined callers and hooks the generation
+ * does not use; the scratch vector for this run, or NULL. */
+static __always_inline struct krsie_eval *krsie_enter(__u32 hook_id)
+{
+  __u32 gen = krsie_current_generation();
+  const struct krsie_hook_conf *conf = hook_conf(gen, hook_id);
+  if (!conf || !conf->used || !krsie_current_is_target_gen(gen, false))
+    return 0;
+  return eval_begin(hook_id, gen);
+}
+
+/* Field extraction of one hook: krsie_fields_<name>(e, conf, ctx) reads the hook's arguments
+ * from the BPF-LSM context (ctx[i] = argument i; ctx[krsie_nargs_<name>] is the earlier LSMs'
+ * verdict) and computes the hook's fields into e. Shared by the generic programs
+ * (generic.bpf.c) and the LLVM backend's runtime library (llvm_runtime.bpf.c). */
+#define KRSIE_FIELDS(name, args...)                                                                \
+  enum { krsie_nargs_##name = ___bpf_narg(args) };                                                 \
+  static __always_inline void ____krsie_fields_##name(struct krsie_eval *e,                        \
+                                                      const struct krsie_hook_conf *conf,          \
+                                                      unsigned long long *ctx, ##args);            \
+  static __always_inline void krsie_fields_##name(struct krsie_eval *e,                            \
+                                                  const struct krsie_hook_conf *conf,              \
+                                                  unsigned long long *ctx)                         \
+  {                                                                                                \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wint-conversion\"")          \
+    ____krsie_fields_##name(e, conf, ___bpf_ctx_cast(args));                                      \
+    _Pragma("GCC diagnostic pop")                                                                  \
+  }                                                                                                \
+  static __always_inline void ____krsie_fields_##name(struct krsie_eval *e,                        \
+                                                      const struct krsie_hook_conf *conf,          \
+                                                      unsigned long long *ctx, ##args)
+
+/* ---- file ----------------------------------------------------------------------------------- */
+
+KRSIE_FIELDS(file_open, struct file *file)
+{
+  path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+  set_field(e, 1, BPF_CORE_READ(file, f_flags));
+  set_field(e, 2, BPF_CORE_READ(file, f_mode));
+  struct inode *inode = BPF_CORE_READ(file, f_inode);
+  set_field(e, 3, BPF_CORE_READ(inode, i_mode));
+  inode_info(e, inode, KRSIE_F_IS_OWNER);
+}
+
+KRSIE_FIELDS(bprm_check_security, struct linux_binprm *bprm)
+{
+  struct file *file = BPF_CORE_READ(bprm, file);
+  path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+  string_field(e, 1, BPF_CORE_READ(bprm, filename));
+  set_field(e, 2, (__u64)(__s64)BPF_CORE_READ(bprm, argc));
+  inode_info(e, BPF_CORE_READ(file, f_inode), KRSIE_F_IS_OWNER);
+}
+
+/* Hooks with (const struct path *dir, struct dentry *dentry, ...) : the new or removed entry. */
+#define KRSIE_DIR_DENTRY_FIELDS(name, extra, ...)                                                  \
+  KRSIE_FIELDS(name, const struct path *dir, struct dentry *dentry, ##__VA_ARGS__)                 \
+  {                                                                                                \
+    path_field(e, 0, 0, dentry, BPF_CORE_READ(dir, mnt), conf);                                    \
+    inode_info(e, BPF_CORE_READ(dentry, d_inode), KRSIE_F_IS_OWNER);                               \
+    extra;                                                                                         \
+  }
+
+KRSIE_DIR_DENTRY_FIELDS(path_mknod, (set_field(e, 1, mode), set_field(e, 2, dev)), umode_t mode, unsigned int dev)
+KRSIE_DIR_DENTRY_FIELDS(path_mkdir, set_field(e, 1, mode), umode_t mode)
+KRSIE_DIR_DENTRY_FIELDS(path_unlink, (void)0)
+KRSIE_DIR_DENTRY_FIELDS(path_rmdir, (void)0)
+KRSIE_DIR_DENTRY_FIELDS(path_symlink, string_field(e, 1, old_name), const char *old_name)
+
+KRSIE_FIELDS(path_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry, unsigned int flags)
+{
+  path_field(e, 0, 0, old_dentry, BPF_CORE_READ(old_dir, mnt), conf);
+  path_field(e, 1, 1, new_dentry, BPF_CORE_READ(new_dir, mnt), conf);
+  set_field(e, 2, flags);
+  inode_info(e, BPF_CORE_READ(old_dentry, d_inode), KRSIE_F_IS_OWNER);
+}
+
+KRSIE_FIELDS(path_link, struct dentry *old_dentry, const struct path *new_dir, struct dentry *new_dentry)
+{
+  /* A hard link stays on one mount: the old entry's path is walked through new_dir's mount. */
+  path_field(e, 0, 0, old_dentry, BPF_CORE_READ(new_dir, mnt), conf);
+  path_field(e, 1, 1, new_dentry, BPF_CORE_READ(new_dir, mnt), conf);
+  inode_info(e, BPF_CORE_READ(old_dentry, d_inode), KRSIE_F_IS_OWNER);
+}
+
+KRSIE_FIELDS(path_chmod, const struct path *path, umode_t mode)
+{
+  struct dentry *d = BPF_CORE_READ(path, dentry);
+  path_field(e, 0, 0, d, BPF_CORE_READ(path, mnt), conf);
+  set_field(e, 1, mode);
+  inode_info(e, BPF_CORE_READ(d, d_inode), KRSIE_F_IS_OWNER);
+}
+
+KRSIE_FIELDS(path_chown, const struct path *path, __u32 uid, __u32 gid)
+{
+  /* kuid_t/kgid_t are one-member structs passed as integers. */
+  struct dentry *d = BPF_CORE_READ(path, dentry);
+  path_field(e, 0, 0, d, BPF_CORE_READ(path, mnt), conf);
+  set_field(e, 1, uid);
+  set_field(e, 2, gid);
+  inode_info(e, BPF_CORE_READ(d, d_inode), KRSIE_F_IS_OWNER);
+}
+
+KRSIE_FIELDS(path_truncate, const struct path *path)
+{
+  struct dentry *d = BPF_CORE_READ(path, dentry);
+  path_field(e, 0, 0, d, BPF_CORE_READ(path, mnt), conf);
+  inode_info(e, BPF_CORE_READ(d, d_inode), KRSIE_F_IS_OWNER);
+}
+
+/* ---- network -------------------------------------------------------------------------------- */
+
+KRSIE_FIELDS(socket_connect, struct socket *sock, struct sockaddr *address, int addrlen)
+{
+  sockaddr_fields(e, address, 0, 1, 2);
+  set_field(e, 3, (__u64)(__s64)BPF_CORE_READ(sock, type));
+  set_field(e, 4, BPF_CORE_READ(sock, sk, sk_protocol));
+  set_field(e, 5, (__u64)(__s64)addrlen);
+}
+
+KRSIE_FIELDS(socket_bind, struct socket *sock, struct sockaddr *address, int addrlen)
+{
+  sockaddr_fields(e, address, 0, 1, 2);
+  set_field(e, 3, (__u64)(__s64)BPF_CORE_READ(sock, type));
+  set_field(e, 4, BPF_CORE_READ(sock, sk, sk_protocol));
+  set_field(e, 5, (__u64)(__s64)addrlen);
+}
+
+KRSIE_FIELDS(socket_listen, struct socket *sock, int backlog)
+{
+  socket_fields(e, sock);
+  set_field(e, 4, (__u64)(__s64)backlog);
+}
+
+KRSIE_FIELDS(socket_accept, struct socket *sock, struct socket *newsock)
+{
+  socket_fields(e, sock);
+}
+
+KRSIE_FIELDS(socket_create, int family, int type, int protocol, int kern)
+{
+  set_field(e, 0, (__u64)(__s64)family);
+  set_field(e, 1, (__u64)(__s64)type);
+  set_field(e, 2, (__u64)(__s64)protocol);
+  set_field(e, 3, kern != 0);
+}
+
+KRSIE_FIELDS(socket_sendmsg, struct socket *sock, struct msghdr *msg, int size)
+{
+  socket_fields(e, sock);
+  set_field(e, 4, (__u64)(__s64)size);
+  struct sockaddr *name = BPF_CORE_READ(msg, msg_name);
+  sockaddr_fields(e, name, KRSIE_MAX_FIELDS, 5, 6);  /* the socket's own family stays field 0 */
+}
+
+/* ---- privileges ----------------------------------------------------------------------------- */
+
+KRSIE_FIELDS(capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts)
+{
+  set_field(e, 0, (__u64)(__s64)cap);
+  set_field(e, 1, opts);
+}
+
+KRSIE_FIELDS(task_fix_setuid, struct cred *new, const struct cred *old, int flags)
+{
+  set_field(e, 0, BPF_CORE_READ(new, uid.val));
+  set_field(e, 1, BPF_CORE_READ(new, euid.val));
+  set_field(e, 2, BPF_CORE_READ(new, suid.val));
+  set_field(e, 3, BPF_CORE_READ(old, uid.val));
+  set_field(e, 4, BPF_CORE_READ(old, euid.val));
+  set_field(e, 5, (__u64)(__s64)flags);
+  set_field(e, 6, BPF_CORE_READ(old, suid.val));
+}
+
+KRSIE_FIELDS(task_fix_setgid, struct cred *new, const struct cred *old, int flags)
+{
+  set_field(e, 0, BPF_CORE_READ(new, gid.val));
+  set_field(e, 1, BPF_CORE_READ(new, egid.val));
+  set_field(e, 2, BPF_CORE_READ(new, sgid.val));
+  set_field(e, 3, BPF_CORE_READ(old, gid.val));
+  set_field(e, 4, BPF_CORE_READ(old, egid.val));
+  set_field(e, 5, (__u64)(__s64)flags);
+  set_field(e, 6, BPF_CORE_READ(old, sgid.val));
+}
+
+static __always_inline void task_fields(struct krsie_eval *e, struct task_struct *t)
+{
+  set_field(e, 0, (__u64)(__s64)BPF_CORE_READ(t, tgid));
+  set_field(e, 1, BPF_CORE_READ(t, real_cred, uid.val));
+  char comm[16];
+  BPF_CORE_READ_STR_INTO(&comm, t, comm);
+  string_field(e, 2, comm);
+  set_field(e, KRSIE_F_TARGET_CONFINED, task_confined(t, e->gen));
+}
+
+KRSIE_FIELDS(ptrace_access_check, struct task_struct *child, unsigned int mode)
+{
+  task_fields(e, child);
+  set_field(e, 3, mode);
+}
+
+KRSIE_FIELDS(ptrace_traceme, struct task_struct *parent)
+{
+  task_fields(e, parent);
+}
+
+KRSIE_FIELDS(task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig, const struct cred *cred)
+{
+  set_field(e, 0, (__u64)(__s64)sig);
+  set_field(e, 1, (__u64)(__s64)BPF_CORE_READ(p, tgid));
+  set_field(e, 2, BPF_CORE_READ(p, real_cred, uid.val));
+  char comm[16];
+  BPF_CORE_READ_STR_INTO(&comm, p, comm);
+  string_field(e, 3, comm);
+  set_field(e, KRSIE_F_TARGET_CONFINED, task_confined(p, e->gen));
+}
+
+/* ---- mount, modules, bpf -------------------------------------------------------------------- */
+
+KRSIE_FIELDS(sb_mount, const char *dev_name, const struct path *path, const char *type, unsigned long flags, void *data)
+{
+  string_field(e, 0, dev_name);
+  path_field(e, 1, 0, BPF_CORE_READ(path, dentry), BPF_CORE_READ(path, mnt), conf);
+  string_field(e, 2, type);
+  set_field(e, 3, flags);
+}
+
+KRSIE_FIELDS(move_mount, const struct path *from_path, const struct path *to_path)
+{
+  path_field(e, 0, 0, BPF_CORE_READ(from_path, dentry), BPF_CORE_READ(from_path, mnt), conf);
+  path_field(e, 1, 1, BPF_CORE_READ(to_path, dentry), BPF_CORE_READ(to_path, mnt), conf);
+}
+
+KRSIE_FIELDS(kernel_read_file, struct file *file, enum kernel_read_file_id id, bool contents)
+{
+  if (file)
+    path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+  set_field(e, 1, id);
+  set_field(e, 2, contents);
+}
+
+KRSIE_FIELDS(kernel_load_data, enum kernel_load_data_id id, bool contents)
+{
+  set_field(e, 0, id);
+  set_field(e, 1, contents);
+}
+
+KRSIE_FIELDS(kernel_module_request, char *kmod_name)
+{
+  string_field(e, 0, kmod_name);
+}
+
+KRSIE_FIELDS(bpf, int cmd, union bpf_attr *attr, unsigned int size)
+{
+  set_field(e, 0, (__u64)(__s64)cmd);
+  set_field(e, 1, size);
+}
+
+#endif /* KRSIE_EVAL_BPF_H */
