@@ -10,9 +10,12 @@
  * both backends compute every field, path automaton walk, set mask and event the same way; what
  * the LLVM backend generates is the decision logic itself: the policy's rules as code.
  *
- * Per hook <name>: krsie_rt_ret_<name>(ctx) is the earlier LSMs' verdict, krsie_rt_enter_<name>()
- * the scratch vector of a confined run (NULL: caller outside the targets, or hook unused in this
- * generation), krsie_rt_fields_<name>(e, ctx) computes the hook's fields.
+ * Per hook <name>: krsie_rt_ret_<name>(ctx) is the earlier LSMs' verdict,
+ * krsie_rt_enter_<name>(gen) the scratch vector of a confined run in generation `gen` (NULL:
+ * caller outside the targets, or hook unused in that generation), krsie_rt_fields_<name>(e, ctx)
+ * computes the hook's fields. krsie_rt_generation() is the rule generation in force (read once
+ * per run: the generated code compares it with the generation its own code belongs to, so a
+ * replacement switches code and tables with one word).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -27,15 +30,20 @@
   {                                                                                                \
     return (int)ctx[krsie_nargs_##name];                                                           \
   }                                                                                                \
-  __attribute__((always_inline)) struct krsie_eval *krsie_rt_enter_##name(void)                    \
+  __attribute__((always_inline)) struct krsie_eval *krsie_rt_enter_##name(__u32 gen)              \
   {                                                                                                \
-    return krsie_enter(hook_id);                                                                   \
+    return krsie_enter_gen(hook_id, gen);                                                          \
   }                                                                                                \
   __attribute__((always_inline)) void krsie_rt_fields_##name(struct krsie_eval *e,                 \
                                                              unsigned long long *ctx)              \
   {                                                                                                \
     krsie_fields_##name(e, hook_conf(e->gen, hook_id), ctx);                                       \
   }
+
+__attribute__((always_inline)) __u32 krsie_rt_generation(void)
+{
+  return krsie_current_generation();
+}
 
 /* Common fields (uid, gid, euid, egid, pid, tgid, comm, exe), when a rule tests one. */
 __attribute__((always_inline)) void krsie_rt_common(struct krsie_eval *e)

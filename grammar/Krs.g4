@@ -74,7 +74,9 @@ condition     : '(' condition ')'                                    # parenCond
               | ident                                                # boolCond
               ;
 compareOp     : '==' | '!=' | '<' | '<=' | '>' | '>=' ;
-operand       : ident | literal ;
+operand       : ident ('.' ident)*                                    // a field, or PARAM.member... (typed hook argument)
+              | literal
+              ;
 
 value         : lo=literal '..' hi=literal                           # rangeValue
               | literal                                              # literalValue

@@ -529,13 +529,17 @@ static __always_inline int decide(struct krsie_eval *e, const struct krsie_hook_
 
 /* Common prologue: read the generation once, skip unconfined callers and hooks the generation
  * does not use; the scratch vector for this run, or NULL. */
-static __always_inline struct krsie_eval *krsie_enter(__u32 hook_id)
+static __always_inline struct krsie_eval *krsie_enter_gen(__u32 hook_id, __u32 gen)
 {
-  __u32 gen = krsie_current_generation();
   const struct krsie_hook_conf *conf = hook_conf(gen, hook_id);
   if (!conf || !conf->used || !krsie_current_is_target_gen(gen, false))
     return 0;
   return eval_begin(hook_id, gen);
+}
+
+static __always_inline struct krsie_eval *krsie_enter(__u32 hook_id)
+{
+  return krsie_enter_gen(hook_id, krsie_current_generation());
 }
 
 /* Field extraction of one hook: krsie_fields_<name>(e, conf, ctx) reads the hook's arguments

@@ -136,6 +136,11 @@ class Lowering {
 
   bool constraint(HookState& hs, std::uint32_t rule_id, const pir::Constraint& c, krsie_constraint& out,
                   std::vector<std::vector<pir::IntRange>>& splits) {
+    if (c.field.find('.') != std::string::npos) {
+      error(rule_id, "condition on `" + c.field + "` reads a kernel structure field (a typed hook argument): only the "
+                     "LLVM backend compiles it; use --backend=llvm");
+      return false;
+    }
     auto idx = field_index(*hs.hook, c.field);
     if (!idx) {
       error(rule_id, "generic backend: hook " + std::string(hs.hook->name) + " has no field " + c.field);

@@ -62,6 +62,10 @@ int main(int argc, char** argv) {
   app.add_option("--stdlib", stdlib, "directory of the standard library (std/... imports)")->capture_default_str();
   app.add_option("--error-limit", error_limit, "stop after this many errors (0: no limit)")->capture_default_str();
   bool timings = false;
+  std::string btf_path = "/sys/kernel/btf/vmlinux";
+  app.add_option("--btf", btf_path,
+                 "kernel BTF that typed hook argument chains (file.f_inode.i_size) are checked against")
+      ->capture_default_str();
   app.add_flag("--timings", timings, "with --backend=llvm: print IR build and code generation times to stderr");
 
   try {
@@ -92,7 +96,9 @@ int main(int argc, char** argv) {
     for (const krsie::ast::Module* m : program.modules) krsie::ast::dump(*m, std::cout);
     return 0;
   }
-  krsie::pir::PolicySet pir = krsie::sema::analyze(program, diags);
+  krsie::sema::SemaOptions sema_options;
+  sema_options.btf_path = btf_path;
+  krsie::pir::PolicySet pir = krsie::sema::analyze(program, diags, sema_options);
   if (diags.has_errors()) return fail();
   diags.render(std::cerr, color);
   if (check_only) return 0;
@@ -123,7 +129,9 @@ int main(int argc, char** argv) {
                 : emit == "asm" ? krsie::backend::LlvmEmit::assembly
                                 : krsie::backend::LlvmEmit::object;
     if (emit == "maps") kind = krsie::backend::LlvmEmit::ir;  // only the map contents are printed
-    auto compiled = krsie::backend::compile_llvm(*policy, kind, diags);
+    krsie::backend::LlvmOptions llvm_options;
+    llvm_options.btf_path = btf_path;
+    auto compiled = krsie::backend::compile_llvm(*policy, kind, diags, llvm_options);
     if (!compiled) return fail();
     if (emit == "maps") {
       krsie::backend::print_maps(compiled->maps, std::cout);

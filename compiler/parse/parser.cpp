@@ -460,7 +460,12 @@ class AstBuilder {
   }
 
   ast::Value* operand(KrsParser::OperandContext* o) {
-    if (o->ident()) return ctx_.make<ast::NameValue>(range(o), o->ident()->getText());
+    if (!o->ident().empty()) {
+      // `file.f_inode.i_size`: one name with dots (a typed hook argument chain, resolved by sema).
+      std::string text;
+      for (auto* id : o->ident()) text += (text.empty() ? "" : ".") + id->getText();
+      return ctx_.make<ast::NameValue>(range(o), text);
+    }
     return o->literal() ? literal(o->literal()) : nullptr;
   }
 

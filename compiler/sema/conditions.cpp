@@ -3,6 +3,9 @@
 // Every comparison becomes one constraint on a hook field; `not` is pushed down to the
 // constraints (De Morgan); `and` distributes over `or`. The number of alternatives is bounded so a
 // hostile condition cannot blow up compile time or the generated programs.
+#include <deque>
+#include <set>
+
 #include "pir/matchers.h"
 #include "sema/lower_internal.h"
 
@@ -15,8 +18,9 @@ using Dnf = std::vector<Conj>;
 
 class ConditionLowering {
  public:
-  ConditionLowering(const hooks::Hook& hook, ValueChecker& values, DiagnosticEngine& diags, const SemaOptions& options)
-      : hook_(hook), values_(values), diags_(diags), options_(options) {}
+  ConditionLowering(const hooks::Hook& hook, ValueChecker& values, DiagnosticEngine& diags, const SemaOptions& options,
+                    btf::LazyKernelTypes& kernel)
+      : hook_(hook), values_(values), diags_(diags), options_(options), kernel_(kernel) {}
 
   std::optional<Dnf> lower(const ast::Condition* c, bool negate) {
     switch (c->kind) {
@@ -63,13 +67,32 @@ class ConditionLowering {
     return d;
   }
 
-  const hooks::Field* field_named(const ast::Value* v) const {
+  // A field of the hook, or a typed hook argument chain (PARAM.member...) resolved against the
+  // kernel's BTF: an integer field read by CO-RE (the LLVM backend compiles it).
+  const hooks::Field* field_named(const ast::Value* v) {
     if (!v || v->kind != ast::Value::Kind::name) return nullptr;
-    return hooks::find_field(hook_, static_cast<const ast::NameValue*>(v)->name);
+    const std::string& name = static_cast<const ast::NameValue*>(v)->name;
+    if (!btf::is_kernel_field(name)) return hooks::find_field(hook_, name);
+    for (const hooks::Field& f : kernel_fields_)
+      if (f.name == name) return &f;
+    std::string error;
+    const btf::KernelTypes* types = kernel_.get(error);
+    std::optional<btf::KernelField> k;
+    if (types) k = types->resolve(hook_, name, error);
+    if (!k) {
+      if (!reported_.count(name)) diags_.error(v->range, error).hint("typed hook arguments: PARAMETER.member.member (see docs/language.md)");
+      reported_.insert(name);
+      return nullptr;
+    }
+    names_.push_back(name);
+    kernel_fields_.push_back(hooks::Field{names_.back(), Type::integer(static_cast<std::uint8_t>(k->bits), k->is_signed),
+                                          hooks::FieldSource::core_read, names_.back(), "kernel structure field (BTF)"});
+    return &kernel_fields_.back();
   }
 
   void unknown_field(const ast::Value* v) {
     std::string name = v && v->kind == ast::Value::Kind::name ? static_cast<const ast::NameValue*>(v)->name : "";
+    if (btf::is_kernel_field(name)) return;  // reported by field_named with what BTF says
     std::vector<std::string> fields;
     for (const hooks::Field& f : hook_.fields) fields.emplace_back(f.name);
     for (const hooks::Field& f : hooks::common_fields()) fields.emplace_back(f.name);
@@ -217,15 +240,19 @@ class ConditionLowering {
   ValueChecker& values_;
   DiagnosticEngine& diags_;
   const SemaOptions& options_;
+  btf::LazyKernelTypes& kernel_;
+  std::deque<std::string> names_;            // storage of typed chains' names (stable addresses)
+  std::deque<hooks::Field> kernel_fields_;   // typed chains resolved in this condition
+  std::set<std::string> reported_;
 };
 
 }  // namespace
 
 std::optional<std::vector<std::vector<pir::Constraint>>> lower_condition(
     const hooks::Hook& hook, const ast::Condition* condition, ValueChecker& values,
-    DiagnosticEngine& diags, const SemaOptions& options) {
+    DiagnosticEngine& diags, const SemaOptions& options, btf::LazyKernelTypes& kernel) {
   if (!condition) return Dnf{Conj{}};
-  return ConditionLowering(hook, values, diags, options).lower(condition, false);
+  return ConditionLowering(hook, values, diags, options, kernel).lower(condition, false);
 }
 
 }  // namespace krsie::sema::detail

@@ -654,7 +654,7 @@ class PolicyLowering {
           .hint("use `audit` to observe it");
       return;
     }
-    auto dnf = detail::lower_condition(*h, r->condition, values_, diags_, options_);
+    auto dnf = detail::lower_condition(*h, r->condition, values_, diags_, options_, kernel_);
     if (!dnf) return;
     if (b.decision == pir::Decision::allow && !b.subject) {
       auto it = std::find_if(detail::posture_domains().begin(), detail::posture_domains().end(), [&](const auto& d) {
@@ -674,6 +674,7 @@ class PolicyLowering {
   const detail::Symbols& symbols_;
   DiagnosticEngine& diags_;
   const SemaOptions& options_;
+  btf::LazyKernelTypes kernel_{options_.btf_path};
   detail::ValueChecker values_;
   std::map<std::string, pir::Posture> postures_;
   std::vector<WorkRule> rules_;

@@ -1,4 +1,6 @@
 #pragma once
+
+#include "btf/kernel_types.h"
 // Shared between the lowering passes of sema (not a public interface).
 
 #include <map>
@@ -70,9 +72,10 @@ class ValueChecker {
 
 // Lowers one hook rule condition to disjunctive normal form: each inner vector is one conjunction.
 // nullopt after an error. An empty outer vector means "never true".
+// Typed hook argument chains (`file.f_inode.i_size`) are resolved against `kernel` (BTF).
 std::optional<std::vector<std::vector<pir::Constraint>>> lower_condition(
     const hooks::Hook& hook, const ast::Condition* condition, ValueChecker& values,
-    DiagnosticEngine& diags, const SemaOptions& options);
+    DiagnosticEngine& diags, const SemaOptions& options, btf::LazyKernelTypes& kernel);
 
 // Orders, merges and checks the rules of one policy and assigns rule ids.
 void finish_policy(pir::Policy& policy, std::vector<WorkRule> rules,

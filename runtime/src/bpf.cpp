@@ -1,5 +1,7 @@
 #include "krsie/runtime/bpf.h"
 
+#include <cstring>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -137,6 +139,21 @@ BpfMap BpfObject::map(std::string_view map_name) const {
 bool BpfObject::has_map(std::string_view map_name) const {
   std::string n(map_name);
   return bpf_object__find_map_by_name(obj_.get(), n.c_str()) != nullptr;
+}
+
+void BpfObject::set_rodata_u32(std::string_view section, std::uint32_t offset, std::uint32_t value) {
+  std::string sec(section);
+  bpf_map* map = bpf_object__find_map_by_name(obj_.get(), sec.c_str());
+  std::size_t size = 0;
+  const void* data = map ? bpf_map__initial_value(map, &size) : nullptr;
+  if (!data || size < offset + sizeof value)
+    throw RuntimeError(ErrorKind::bad_object, "object " + name() + " has no data section " + sec + " of " +
+                                                  std::to_string(offset + sizeof value) + " bytes (rebuild it with this krsiec)",
+                       ENOENT);
+  std::vector<unsigned char> bytes(static_cast<const unsigned char*>(data), static_cast<const unsigned char*>(data) + size);
+  std::memcpy(bytes.data() + offset, &value, sizeof value);
+  if (int err = bpf_map__set_initial_value(map, bytes.data(), bytes.size()); err != 0)
+    throw RuntimeError(describe_errno("setting " + sec + " of object " + name(), -err), -err);
 }
 
 bool BpfObject::has_program(std::string_view program) const {

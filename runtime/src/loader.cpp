@@ -366,28 +366,37 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   SignalBlock no_signals;
   DirLock lock(paths.state_root);
   Opened loaded = open_loaded(paths, request.name);
-  // Generation switching needs programs whose rules come from the maps (the generic templates).
-  // Objects with rules compiled into program code would keep running the old code.
-  auto generic_only = [&](const std::string& backend, const std::string& what) {
-    if (!backend.empty() && backend != "generic")
-      throw RuntimeError(ErrorKind::replace_refused,
-                         "replacement of '" + request.name + "' refused, the old policy stays in force: " + what +
-                             " was built by the " + backend +
-                             " backend, whose rules are program code; atomic replacement needs generic-backend objects "
-                             "(unload and load instead)",
-                         ENOTSUP);
-  };
-  generic_only(policy.meta.backend, request.object_path);
+  // Backends: a generic object's rules are map entries (the programs stay, the next generation's
+  // entries are written and one word switches); an LLVM object's rules are program code (its
+  // programs are loaded too, for the next generation only, and the same word switches code and
+  // entries: see docs/loader.md). Switching between the two kinds is not atomic: refused.
+  auto backend_of = [](const std::string& b) { return b.empty() ? std::string("generic") : b; };
+  const std::string new_backend = backend_of(policy.meta.backend);
+  std::string old_backend = "generic";
   {
     const std::string& in_force = loaded.state.objects[loaded.maps.generation()];
-    try {
-      if (!in_force.empty())
-        generic_only(PolicyObject::parse(read_whole_file(paths.state_dir(request.name) + "/" + in_force)).meta.backend,
-                     "the policy in force");
-    } catch (const RuntimeError& e) {
-      if (e.kind() == ErrorKind::replace_refused) throw;
-    }
+    if (!in_force.empty())
+      old_backend =
+          backend_of(PolicyObject::parse(read_whole_file(paths.state_dir(request.name) + "/" + in_force)).meta.backend);
   }
+  if (new_backend != old_backend)
+    throw RuntimeError(ErrorKind::replace_refused,
+                       "replacement of '" + request.name + "' refused, the old policy stays in force: the policy in force was "
+                           "built by the " + old_backend + " backend and " + request.object_path + " by the " + new_backend +
+                           " backend; a switch between backends cannot be atomic (unload and load instead)",
+                       ENOTSUP);
+  if (new_backend != "generic" && new_backend != "llvm")
+    throw RuntimeError(ErrorKind::replace_refused,
+                       "replacement of '" + request.name + "' refused: unknown backend '" + new_backend + "'", ENOTSUP);
+  const bool code_replacement = new_backend == "llvm";
+  constexpr const char* k_pending = "pending-";
+  for (const std::string& l : loaded.links)
+    if (l.rfind(k_pending, 0) == 0)
+      throw RuntimeError(ErrorKind::replace_refused,
+                         "replacement of '" + request.name + "' refused: an interrupted replacement left the link " +
+                             paths.link_pin(request.name, l) + " (`krsie-load unload " + request.name +
+                             "` and load again to start clean)",
+                         EEXIST);
   TargetRequest target_request = request.targets.value_or(TargetRequest{loaded.state.option_cgroups, loaded.state.node_wide});
   std::vector<TargetRecord> targets = resolve_targets(policy.meta, target_request);
   require_kernel();
@@ -433,14 +442,19 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   std::set<std::string> attached(loaded.links.begin(), loaded.links.end());
   std::vector<std::string> new_programs;
   for (const std::string& p : policy.meta.programs)
-    if (!attached.count(p)) new_programs.push_back(p);
+    if (code_replacement || !attached.count(p)) new_programs.push_back(p);
+  // An LLVM replacement's links are pinned as pending-<program> until the switch, then take the
+  // programs' names (the old code's links are removed first).
+  auto new_pin = [&](const std::string& p) {
+    return paths.link_pin(request.name, code_replacement ? k_pending + p : p);
+  };
 
   const krsie_config before = maps.config();
   std::unique_ptr<BpfObject> extra;
   std::vector<BpfLink> new_links;
   std::vector<std::string> pinned;
   Rollback undo([&] {
-    for (const std::string& p : pinned) unlink(paths.link_pin(request.name, p).c_str());
+    for (const std::string& p : pinned) unlink(new_pin(p).c_str());
     new_links.clear();
     attempt([&] { maps.write_config(before); });
     attempt([&] { maps.purge_generation(next); });
@@ -448,8 +462,11 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   });
   try {
     if (!new_programs.empty()) {
-      // Programs the old policy did not use: loaded from the new object against the pinned maps.
+      // Programs the old policy did not use (generic), or every program (LLVM: new code), loaded
+      // from the new object against the pinned maps.
       extra = std::make_unique<BpfObject>(BpfObject::open_memory(request.name, policy.elf));
+      // LLVM code decides only while the generation in force is the one it was loaded for.
+      if (code_replacement) extra->set_rodata_u32(".rodata.krsie", 0, next);
       for (const std::string& m : extra->map_names()) {
         if (m.find('.') != std::string::npos) continue;  // internal maps belong to the new programs
         if (!maps.has(m)) throw RuntimeError("the new object has map " + m + ", which the loaded policy lacks");
@@ -461,7 +478,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
       }
       extra->prepare(new_programs, {});
       extra->load();
-      if (extra->code_digest() != loaded.state.template_digest)
+      if (!code_replacement && extra->code_digest() != loaded.state.template_digest)
         result.warnings.push_back("the new object's template code differs from the running one: programs already attached keep "
                                   "running the old code (unload and load to upgrade them)");
       for (const std::string& p : new_programs) new_links.push_back(extra->attach(p));
@@ -473,7 +490,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     config.enforce = enforce_bits(before.enforce, next, result.enforce, false);
     maps.write_config(config);  // only the enforce word changes; the generation in force is untouched
     for (std::size_t i = 0; i < new_links.size(); ++i) {
-      new_links[i].pin(paths.link_pin(request.name, new_programs[i]));
+      new_links[i].pin(new_pin(new_programs[i]));
       pinned.push_back(new_programs[i]);
     }
     write_file_atomic(paths.state_dir(request.name) + "/" + object_file(next), policy.elf);
@@ -533,13 +550,19 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   }
   std::set<std::string> needed(policy.meta.programs.begin(), policy.meta.programs.end());
   for (const std::string& p : loaded.links) {
-    if (needed.count(p)) continue;
-    // The hook is unused in the generation in force: the program already does nothing.
-    if (unlink(paths.link_pin(request.name, p).c_str()) == 0)
-      result.detached.push_back(p);
-    else
+    // Generic: the hook is unused in the generation in force, the program already does nothing.
+    // LLVM: every old program is old code, inactive since the switch.
+    if (needed.count(p) && !code_replacement) continue;
+    if (unlink(paths.link_pin(request.name, p).c_str()) == 0) {
+      if (!needed.count(p)) result.detached.push_back(p);
+    } else {
       result.warnings.push_back(describe_errno("detaching " + p, errno));
+    }
   }
+  if (code_replacement)
+    for (const std::string& p : new_programs)
+      if (rename(new_pin(p).c_str(), paths.link_pin(request.name, p).c_str()) != 0)
+        result.warnings.push_back(describe_errno("renaming the link " + new_pin(p), errno));
   result.attached = new_programs;
   result.cleanup_ms = ms_since(t_cleanup);
 
@@ -549,6 +572,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   state.targets = targets;
   state.objects[next] = object_file(next);
   state.sources[next] = absolute(request.object_path);
+  if (code_replacement && extra) state.template_digest = extra->code_digest();
   if (request.targets) {
     state.option_cgroups = request.targets->cgroups;
     state.node_wide = request.targets->node_wide;

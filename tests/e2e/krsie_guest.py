@@ -419,31 +419,31 @@ def stage_scenarios(source, staged, krsiec):
     policies = sorted(staged.rglob("*.krs"))
     if policies and not krsiec:
         raise GuestError(f"{source} has policies (.krs) but no --krsiec was given to compile them")
-    for krs in policies:
-        obj = krs.with_suffix(".o")
-        proc = subprocess.run([str(krsiec), str(krs), "-o", str(obj)], capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise GuestError(f"krsiec failed on {krs.relative_to(staged)} (exit {proc.returncode}):\n"
-                             f"{proc.stderr.strip()}")
-    # Scenarios with `backends ... llvm` also run against the LLVM backend's objects: each policy
-    # they load is compiled again with --backend=llvm (same source path, so rule sources in events
-    # are identical) into llvm/NAME.o next to it.
-    twins = 0
+    # Which backends each policy is needed for: a scenario's `backends` line (default: generic)
+    # applies to the policies it loads (`load NAME.krs`) and to the objects its commands name
+    # (/krsie/scenarios/NAME.o). Policies no scenario names are compiled by the generic backend.
+    needs = {}
     for scn in sorted(staged.rglob("*.scn")):
-        lines = [l.split("#", 1)[0].split() for l in scn.read_text().splitlines()]
-        if not any(w and w[0] == "backends" and "llvm" in w[1:] for w in lines):
-            continue
-        for w in lines:
-            if len(w) == 2 and w[0] == "load":
-                krs = scn.parent / w[1]
-                obj = scn.parent / "llvm" / Path(w[1]).with_suffix(".o")
-                obj.parent.mkdir(parents=True, exist_ok=True)
-                proc = subprocess.run([str(krsiec), "--backend=llvm", str(krs), "-o", str(obj)], capture_output=True,
-                                      text=True, check=False)
-                if proc.returncode != 0:
-                    raise GuestError(f"krsiec --backend=llvm failed on {krs.relative_to(staged)} (exit "
-                                     f"{proc.returncode}):\n{proc.stderr.strip()}")
-                twins += 1
+        text = scn.read_text()
+        lines = [l.split("#", 1)[0].split() for l in text.splitlines()]
+        backends = next((w[1:] for w in lines if w and w[0] == "backends"), ["generic"])
+        names = {w[1] for w in lines if len(w) == 2 and w[0] == "load"}
+        names |= {m + ".krs" for m in re.findall(r"/krsie/scenarios/([A-Za-z0-9_.-]+)\.o", text)}
+        for name in names:
+            needs.setdefault((scn.parent / name).resolve(), set()).update(backends)
+    twins = 0
+    for krs in policies:
+        for backend in sorted(needs.get(krs.resolve(), {"generic"})):
+            # The LLVM backend's object goes to llvm/NAME.o, compiled from the same source path
+            # (rule sources in events are identical between the two runs of a scenario).
+            obj = krs.with_suffix(".o") if backend == "generic" else krs.parent / "llvm" / (krs.stem + ".o")
+            obj.parent.mkdir(parents=True, exist_ok=True)
+            proc = subprocess.run([str(krsiec), f"--backend={backend}", str(krs), "-o", str(obj)], capture_output=True,
+                                  text=True, check=False)
+            if proc.returncode != 0:
+                raise GuestError(f"krsiec --backend={backend} failed on {krs.relative_to(staged)} (exit "
+                                 f"{proc.returncode}):\n{proc.stderr.strip()}")
+            twins += backend == "llvm"
     log(f"compiled {len(policies)} policies with {krsiec} (+{twins} with --backend=llvm)")
     return staged
 
@@ -875,6 +875,38 @@ def cmd_summary(args):
     return EXIT_OK if failed == 0 else EXIT_FAIL
 
 
+def scenario_check_ids(scenarios):
+    """Every check id (RUN/CHECK) the scenarios under `scenarios` define, in order: a scenario
+    with `backends generic llvm` runs as NAME and NAME.llvm (llvm only: NAME.llvm). This is what
+    CMake registers as ctest tests (parsing .scn files in CMake mangles lines with ; or [)."""
+    ids = []
+    for scn in sorted(Path(scenarios).rglob("*.scn")):
+        name, backends, checks = None, ["generic"], []
+        for line in scn.read_text().splitlines():
+            words = line.split("#", 1)[0].split() if not line.lstrip().startswith("#") else []
+            if not words:
+                continue
+            if words[0] == "scenario" and len(words) >= 2:
+                name = words[1]
+            elif words[0] == "backends":
+                backends = words[1:]
+            elif words[0] in ("expect", "expect-event") and len(words) >= 2:
+                checks.append(words[1])
+        if not name:
+            raise GuestError(f"{scn}: missing 'scenario NAME' line")
+        for backend in ("generic", "llvm"):
+            if backend in backends:
+                run = name if backend == "generic" else name + ".llvm"
+                ids.extend(f"{run}/{c}" for c in checks)
+    return ids
+
+
+def cmd_list_checks(args):
+    for check_id in scenario_check_ids(args.scenarios):
+        print(check_id)
+    return EXIT_OK
+
+
 def parse_args(argv):
     here = Path(__file__).resolve().parent
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -902,11 +934,16 @@ def parse_args(argv):
 
     summary = sub.add_parser("summary", help="print a results JSON in plain words (for the demo)")
     summary.add_argument("--results", type=Path, required=True)
+
+    checks = sub.add_parser("list-checks", help="print every check id of the scenarios (for CMake)")
+    checks.add_argument("--scenarios", type=Path, required=True)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.command == "list-checks":
+        return cmd_list_checks(args)
     if os.environ.get(SKIP_ENV) == "1":
         print(SKIP_MESSAGE, flush=True)
         return EXIT_SKIP

@@ -35,6 +35,10 @@ class BpfModule {
   // their BTF) come from the runtime library (bpf-templates/llvm_runtime.bpf.c) at link time.
   void declare_runtime_maps();
 
+  // `const volatile u32 krsie_code_generation` in section .rodata.krsie: the rule generation this
+  // object's code belongs to, 0 as compiled; krsie-load sets it before loading a replacement.
+  llvm::GlobalVariable* code_generation();
+
   // A function of the runtime library (declaration; linked by link_runtime).
   llvm::Function* runtime_function(const std::string& name, llvm::Type* ret, llvm::ArrayRef<llvm::Type*> params);
 
@@ -45,9 +49,12 @@ class BpfModule {
 
   void finalize();
 
+  llvm::DICompileUnit* cu() { return cu_; }
+  llvm::DIFile* main_file() { return file(main_file_); }
+  llvm::DIType* basic(const std::string& name, unsigned bits, bool is_signed);
+
  private:
   llvm::DIFile* file(const SourceFile* f);
-  llvm::DIType* basic(const std::string& name, unsigned bits, bool is_signed);
 
   llvm::LLVMContext& ctx_;
   std::unique_ptr<llvm::Module> module_;
@@ -57,6 +64,46 @@ class BpfModule {
   std::map<const SourceFile*, llvm::DIFile*> files_;
   std::map<std::string, llvm::DIType*> basics_;
   std::vector<llvm::Constant*> used_;
+  llvm::GlobalVariable* code_generation_ = nullptr;
+};
+
+// The local (CO-RE) view of the kernel structs that typed hook argument chains read: for each
+// struct or union, only the members used, named as in the kernel, so the BPF backend emits
+// field relocations that libbpf resolves against the running kernel's BTF.
+class CoreTypes {
+ public:
+  explicit CoreTypes(BpfModule& m) : m_(m) {}
+  // Registers the members a chain reads; call for every chain before the first read().
+  void add(const btf::KernelField& f);
+  // Reads the chain from the program's context (direct loads through the BTF pointer argument):
+  // the integer widened to i64 (sign-extended when signed).
+  llvm::Value* read(llvm::IRBuilder<>& b, llvm::Value* ctx, const btf::KernelField& f);
+
+ private:
+  struct Member {
+    std::string name;
+    btf::KernelField::Step::Kind kind;
+    std::string target;
+    bool target_union = false;
+    unsigned bits = 64;
+    bool is_signed = false;
+  };
+  struct Layout {
+    bool is_union = false;
+    std::vector<Member> members;
+  };
+  struct Built {
+    llvm::Type* ir = nullptr;
+    llvm::DICompositeType* di = nullptr;
+    bool is_union = false;
+    std::vector<std::string> members;
+    std::vector<llvm::Type*> member_ir;
+  };
+  const Built& built(const std::string& name);
+
+  BpfModule& m_;
+  std::map<std::string, Layout> layouts_;
+  std::map<std::string, Built> built_;
 };
 
 // Links the runtime library's functions the module calls, and the maps it declares, into

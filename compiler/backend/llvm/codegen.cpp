@@ -110,7 +110,7 @@ SourceRange rule_origin(const pir::Policy& policy, std::uint32_t rule_id) {
   return policy.origin;
 }
 
-void generate_program(BpfModule& m, const HookCode& hook) {
+void generate_program(BpfModule& m, CoreTypes& core, const HookCode& hook) {
   llvm::LLVMContext& ctx = m.ctx();
   llvm::Function* fn = m.program("krsie_" + hook.name, "lsm/" + hook.name, hook.origin);
   llvm::DISubprogram* sp = fn->getSubprogram();
@@ -133,21 +133,35 @@ void generate_program(BpfModule& m, const HookCode& hook) {
   b.SetInsertPoint(pass);
   b.CreateRet(ret);
 
-  // 2. Generation, target cgroups, scratch vector (NULL: not confined).
+  // 2. The generation in force, read once: this code decides only in the generation it was loaded
+  // for (krsie_code_generation, set by krsie-load; during a replacement the other generation's
+  // programs are attached too, and one word switches from these to those).
   b.SetInsertPoint(enter);
-  llvm::Value* e = b.CreateCall(m.runtime_function("krsie_rt_enter_" + n, ptr, {}), {}, "eval");
+  llvm::Value* gen = b.CreateCall(m.runtime_function("krsie_rt_generation", i32, {}), {}, "generation");
+  auto* mine = b.CreateLoad(i32, m.code_generation(), "code_generation");
+  mine->setVolatile(true);
   llvm::BasicBlock* outside = llvm::BasicBlock::Create(ctx, "not_confined", fn);
-  llvm::BasicBlock* confined = llvm::BasicBlock::Create(ctx, "confined", fn);
-  b.CreateCondBr(b.CreateIsNull(e), outside, confined);
+  llvm::BasicBlock* current = llvm::BasicBlock::Create(ctx, "current_code", fn);
+  b.CreateCondBr(b.CreateICmpEQ(gen, mine), current, outside);
   b.SetInsertPoint(outside);
   b.CreateRet(b.getInt32(0));
 
-  // 3. Fields: the common ones only when a rule tests one (or a `from` subject), then the hook's.
+  // 3. Target cgroups, scratch vector (NULL: not confined).
+  b.SetInsertPoint(current);
+  llvm::Value* e = b.CreateCall(m.runtime_function("krsie_rt_enter_" + n, ptr, {i32}), {gen}, "eval");
+  llvm::BasicBlock* confined = llvm::BasicBlock::Create(ctx, "confined", fn);
+  b.CreateCondBr(b.CreateIsNull(e), outside, confined);
+
+  // 4. Fields: the common ones only when a rule tests one (or a `from` subject), then the hook's.
   b.SetInsertPoint(confined);
   if (hook.needs_common) b.CreateCall(m.runtime_function("krsie_rt_common", void_t, {ptr}), {e});
   b.CreateCall(m.runtime_function("krsie_rt_fields_" + n, void_t, {ptr, ptr}), {e, ctx_arg});
   llvm::Value* present = b.CreateLoad(i32, b.CreateConstInBoundsGEP1_64(b.getInt8Ty(), e, offsetof(krsie_eval, present)), "present");
+  // Typed hook argument chains the rules test: CO-RE reads straight from the arguments.
+  std::map<std::uint32_t, llvm::Value*> kernel;
+  for (const KernelRead& k : hook.kernel_reads) kernel[k.slot] = core.read(b, ctx_arg, k.field);
   FieldReader field = [&](llvm::IRBuilder<>& fb, std::uint32_t f) -> std::pair<llvm::Value*, llvm::Value*> {
+    if (f >= k_kernel_slot) return {kernel.at(f), fb.getTrue()};
     llvm::Value* v = fb.CreateLoad(i64, fb.CreateConstInBoundsGEP1_64(fb.getInt8Ty(), e, offsetof(krsie_eval, v) + 8ull * f),
                                    "f" + std::to_string(f));
     llvm::Value* has = fb.CreateTrunc(fb.CreateLShr(present, f), fb.getInt1Ty(), "f" + std::to_string(f) + ".present");
@@ -157,10 +171,10 @@ void generate_program(BpfModule& m, const HookCode& hook) {
     rb.SetCurrentDebugLocation(m.location(sp, r ? r->origin : hook.origin));
   };
 
-  // 4. The rules.
+  // 5. The rules.
   ChainResult chain = emit_rule_chain(b, fn, hook.rules, hook.posture, field, at_rule);
 
-  // 5. Decision tail: events, counters, kill, errno.
+  // 6. Decision tail: events, counters, kill, errno.
   llvm::Value* result = b.CreateCall(m.runtime_function("krsie_rt_finish", i32, {ptr, i32, i32, i32}),
                                      {e, chain.rule_id, chain.decision, chain.err}, "result");
   b.CreateRet(result);

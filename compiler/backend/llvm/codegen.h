@@ -12,6 +12,6 @@ namespace krsie::backend::llvmbe {
 // Reports hooks the backend cannot compile; true when all are supported.
 bool check_supported(const pir::Policy& policy, krsie::DiagnosticEngine& diags);
 // The program of one hook.
-void generate_program(BpfModule& m, const HookCode& hook);
+void generate_program(BpfModule& m, CoreTypes& core, const HookCode& hook);
 
 }  // namespace krsie::backend::llvmbe

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "btf/kernel_types.h"
 #include "pir/pir.h"
 #include "support/source.h"
 
@@ -33,12 +34,22 @@ struct RuleCode {
   SourceRange origin;
 };
 
+// Field vector slots from k_kernel_slot on are typed hook argument chains read by the program
+// itself (CO-RE), not by the runtime library's extraction.
+constexpr std::uint32_t k_kernel_slot = 64;
+
+struct KernelRead {
+  std::uint32_t slot = 0;
+  btf::KernelField field;
+};
+
 struct HookCode {
   std::string name;
   std::uint32_t abi_id = 0;
   std::uint8_t posture = 0;   // enum krsie_decision
   bool needs_common = false;  // a rule tests a common field or has a `from` subject
   std::vector<RuleCode> rules;
+  std::vector<KernelRead> kernel_reads;  // typed hook argument chains the rules test
   SourceRange origin;         // the first rule (the program's debug location)
 };
 

@@ -31,17 +31,21 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 
 bool llvm_backend_supports_hook(const std::string& hook) { return hook_abi_id(hook).has_value(); }
 
-std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emit, DiagnosticEngine& diags) {
+std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emit, DiagnosticEngine& diags,
+                                         const LlvmOptions& options) {
   if (!llvmbe::check_supported(policy, diags)) return std::nullopt;
   for (const pir::Hook& h : policy.hooks)
     for (const pir::Rule& r : h.rules)
       for (const pir::Constraint& c : r.constraints)
-        if (!field_index(*hooks::find(h.name), c.field)) {
+        if (!btf::is_kernel_field(c.field) && !field_index(*hooks::find(h.name), c.field)) {
           diags.error(llvmbe::rule_origin(policy, r.id), "LLVM backend: hook " + h.name + " has no field " + c.field);
           return std::nullopt;
         }
   auto tables = llvmbe::set_tables(policy, diags);
   if (!tables) return std::nullopt;
+  btf::LazyKernelTypes kernel(options.btf_path);
+  auto hooks = llvmbe::hook_code(policy, *tables, kernel, diags);
+  if (!hooks) return std::nullopt;
   LlvmCompiled out;
   out.maps = tables->maps;
 
@@ -61,7 +65,10 @@ std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emi
   llvmbe::BpfModule m(context, policy.name, policy.origin.file);
   m.module().setDataLayout(tm->createDataLayout());
   m.declare_runtime_maps();
-  for (const llvmbe::HookCode& hc : llvmbe::hook_code(policy, *tables)) llvmbe::generate_program(m, hc);
+  llvmbe::CoreTypes core(m);
+  for (const llvmbe::HookCode& hc : *hooks)
+    for (const llvmbe::KernelRead& k : hc.kernel_reads) core.add(k.field);
+  for (const llvmbe::HookCode& hc : *hooks) llvmbe::generate_program(m, core, hc);
   m.finalize();
   std::unique_ptr<llvm::Module> module = m.take();
   if (std::string err = llvmbe::link_runtime(*module); !err.empty()) {

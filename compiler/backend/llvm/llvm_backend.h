@@ -32,6 +32,12 @@ bool llvm_backend_supports_hook(const std::string& hook);
 // Compiles `policy`. Rules or hooks the backend does not support yet are reported at the rule
 // ("not supported by the LLVM backend yet"). nullopt after an error. Call at most once per
 // process (LLVM 19's BPF CO-RE pass keeps process-wide state).
-std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emit, DiagnosticEngine& diags);
+struct LlvmOptions {
+  // Kernel BTF that typed hook argument chains are resolved against (krsiec --btf).
+  std::string btf_path = "/sys/kernel/btf/vmlinux";
+};
+
+std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emit, DiagnosticEngine& diags,
+                                         const LlvmOptions& options = {});
 
 }  // namespace krsie::backend

@@ -1,6 +1,7 @@
 // PIR -> HookCode: rules resolved to field vector slots and set bits (see lowering.h).
 #include "backend/llvm/lowering.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace krsie::backend::llvmbe {
@@ -51,8 +52,10 @@ std::optional<SetTables> set_tables(const pir::Policy& policy, DiagnosticEngine&
   return out;
 }
 
-std::vector<HookCode> hook_code(const pir::Policy& policy, const SetTables& tables) {
+std::optional<std::vector<HookCode>> hook_code(const pir::Policy& policy, const SetTables& tables,
+                                               btf::LazyKernelTypes& kernel, DiagnosticEngine& diags) {
   std::vector<HookCode> hooks;
+  bool ok = true;
   for (const pir::Hook& h : policy.hooks) {
     const hooks::Hook& catalogue = *hooks::find(h.name);
     HookCode hc;
@@ -75,7 +78,27 @@ std::vector<HookCode> hook_code(const pir::Policy& policy, const SetTables& tabl
       std::size_t set_index = 0;
       for (const pir::Constraint& c : r.constraints) {
         ConstraintCode cc;
-        cc.field = *field_index(catalogue, c.field);
+        if (btf::is_kernel_field(c.field)) {
+          // A typed hook argument chain: the program reads it (one slot per distinct chain).
+          auto known = std::find_if(hc.kernel_reads.begin(), hc.kernel_reads.end(),
+                                    [&](const KernelRead& k) { return k.field.text == c.field; });
+          if (known == hc.kernel_reads.end()) {
+            std::string error;
+            const btf::KernelTypes* types = kernel.get(error);
+            std::optional<btf::KernelField> f;
+            if (types) f = types->resolve(catalogue, c.field, error);
+            if (!f) {
+              diags.error(rc.origin, "LLVM backend: " + error);
+              ok = false;
+              continue;
+            }
+            hc.kernel_reads.push_back({k_kernel_slot + static_cast<std::uint32_t>(hc.kernel_reads.size()), std::move(*f)});
+            known = hc.kernel_reads.end() - 1;
+          }
+          cc.field = known->slot;
+        } else {
+          cc.field = *field_index(catalogue, c.field);
+        }
         if (cc.field >= KRSIE_F_COMMON) hc.needs_common = true;
         cc.negated = c.negated;
         cc.kind = c.matcher.kind;
@@ -89,6 +112,7 @@ std::vector<HookCode> hook_code(const pir::Policy& policy, const SetTables& tabl
     }
     hooks.push_back(std::move(hc));
   }
+  if (!ok) return std::nullopt;
   return hooks;
 }
 

@@ -27,7 +27,9 @@ struct SetTables {
 
 std::optional<SetTables> set_tables(const pir::Policy& policy, DiagnosticEngine& diags);
 
-// The hooks of `policy` as code to generate: rules in evaluation order with slots and set bits.
-std::vector<HookCode> hook_code(const pir::Policy& policy, const SetTables& tables);
+// The hooks of `policy` as code to generate: rules in evaluation order with slots and set bits;
+// typed hook argument chains resolved against `kernel` (errors at the rule). nullopt after an error.
+std::optional<std::vector<HookCode>> hook_code(const pir::Policy& policy, const SetTables& tables,
+                                               btf::LazyKernelTypes& kernel, DiagnosticEngine& diags);
 
 }  // namespace krsie::backend::llvmbe

@@ -67,6 +67,23 @@ void BpfModule::declare_runtime_maps() {
   }
 }
 
+llvm::GlobalVariable* BpfModule::code_generation() {
+  if (code_generation_) return code_generation_;
+  auto* i32 = llvm::Type::getInt32Ty(ctx_);
+  // A constant read with volatile loads (as clang does for `const volatile`): LLVM keeps the load,
+  // libbpf puts the section in a frozen read-only map, the verifier sees the loaded value.
+  code_generation_ = new llvm::GlobalVariable(*module_, i32, /*isConstant=*/true, llvm::GlobalValue::ExternalLinkage,
+                                              llvm::ConstantInt::get(i32, 0), "krsie_code_generation");
+  code_generation_->setSection(".rodata.krsie");
+  code_generation_->setAlignment(llvm::Align(4));
+  auto* type = di_->createQualifiedType(llvm::dwarf::DW_TAG_volatile_type,
+                                        di_->createQualifiedType(llvm::dwarf::DW_TAG_const_type, basic("unsigned int", 32, false)));
+  code_generation_->addDebugInfo(
+      di_->createGlobalVariableExpression(cu_, "krsie_code_generation", "", file(main_file_), 0, type, /*isLocalToUnit=*/false));
+  used_.push_back(code_generation_);
+  return code_generation_;
+}
+
 llvm::Function* BpfModule::runtime_function(const std::string& name, llvm::Type* ret, llvm::ArrayRef<llvm::Type*> params) {
   if (llvm::Function* f = module_->getFunction(name)) return f;
   auto* fty = llvm::FunctionType::get(ret, params, false);

@@ -51,6 +51,8 @@ using namespace krsie::e2e;
 namespace {
 
 constexpr int k_action_timeout_ms = 60000;  // loading a policy verifies programs: seconds under TCG
+// Setup commands may run many loads/replacements (each verifies programs: seconds under TCG).
+constexpr int k_setup_timeout_ms = 300000;
 
 // What a child process did: the syscall's errno (0 = it succeeded) and, when it exited,
 // its status. `exec_succeeded` tells an exit status apart from a failed exec.
@@ -199,7 +201,8 @@ int syscall_action(const std::vector<std::string>& a) {
 }
 
 // Runs `argv` (or a built-in syscall action) in a new process inside `cgroup_dir`.
-ActionResult run_action(const std::string& cgroup_dir, const std::vector<std::string>& action) {
+ActionResult run_action(const std::string& cgroup_dir, const std::vector<std::string>& action,
+                        int timeout_ms = k_action_timeout_ms) {
   int report[2], output[2];
   if (pipe2(report, O_CLOEXEC) != 0 || pipe2(output, O_CLOEXEC) != 0)
     throw runtime::RuntimeError(runtime::describe_errno("pipe", errno), errno);
@@ -243,7 +246,7 @@ ActionResult run_action(const std::string& cgroup_dir, const std::vector<std::st
   close(output[1]);
 
   ActionResult r;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(k_action_timeout_ms);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   pollfd fds[2] = {{report[0], POLLIN, 0}, {output[0], POLLIN, 0}};
   int open_fds = 2;
   while (open_fds > 0) {
@@ -346,7 +349,7 @@ class ScenarioRun {
   }
 
   void setup(const Step& step) {
-    ActionResult r = run_action(root_, exec_argv(step));
+    ActionResult r = run_action(root_, exec_argv(step), k_setup_timeout_ms);
     if (!(r.exited && r.status == 0 && !r.syscall_reported))
       throw runtime::RuntimeError("setup at line " + std::to_string(step.line) + " failed (" +
                                   r.text() + "): " + one_line(r.output));
@@ -612,8 +615,12 @@ int main(int argc, char** argv) {
       if (backend == "llvm") {
         // The same checks against the policies compiled by the LLVM backend (differential run).
         run.name += ".llvm";
-        for (Step& step : run.steps)
+        static const std::regex object_path("/krsie/scenarios/([A-Za-z0-9_.-]+\\.o)");
+        for (Step& step : run.steps) {
           if (step.kind == Step::Kind::load_policy) step.args[0] = "llvm/" + step.args[0];
+          // Objects named by path in commands (krsie-load load/replace ...): the LLVM ones.
+          for (std::string& arg : step.args) arg = std::regex_replace(arg, object_path, "/krsie/scenarios/llvm/$1");
+        }
       }
       failures += run_scenario(run, *root, f.parent_path().string());
     }

@@ -77,6 +77,10 @@ class BpfObject {
   // and maps get the given max_entries. Throws when a named program or map does not exist.
   void prepare(const std::vector<std::string>& programs, const std::map<std::string, std::uint32_t>& map_sizes);
 
+  // Before load: writes a 32-bit value at `offset` of the read-only data section `section` (e.g.
+  // ".rodata.krsie"), as a skeleton sets a `const volatile` global. Throws when absent.
+  void set_rodata_u32(std::string_view section, std::uint32_t offset, std::uint32_t value);
+
   // Loads every program and creates every map; on failure the verifier log is in the error.
   void load();
 
