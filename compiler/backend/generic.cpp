@@ -170,11 +170,16 @@ class Lowering {
           hs.conf.needs_exe = 1;
         } else {
           if (!hs.path_slot.count(*idx)) {
-            if (hs.path_slot.size() >= 3) {
+            // The templates walk a hook's path fields with the automaton of their rank among the
+            // hook's path fields in catalogue order (path_field's `which`, krsie_eval.bpf.h), not
+            // in the order the rules first test them.
+            std::uint32_t slot = 0;
+            for (std::uint32_t j = 0; j < *idx && j < hs.hook->fields.size(); ++j)
+              if (hs.hook->fields[j].type.kind == TypeKind::path) ++slot;
+            if (slot >= 3) {
               error(rule_id, "generic backend: more than 3 path fields in hook " + std::string(hs.hook->name));
               return false;
             }
-            std::uint32_t slot = static_cast<std::uint32_t>(hs.path_slot.size());
             hs.path_slot[*idx] = slot;
           }
           bit = hs.paths[*idx].bit(c.matcher.paths);
