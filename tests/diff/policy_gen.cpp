@@ -7,18 +7,38 @@ namespace krsie::difftest {
 
 namespace {
 
-const std::vector<std::string> k_actions = {"deny", "deny", "audit", "allow", "kill"};
-const std::vector<std::string> k_paths = {
+const std::vector<std::string>& actions() {
+  static const std::vector<std::string> v = {"deny", "deny", "audit", "allow", "kill"};
+  return v;
+}
+
+const std::vector<std::string>& paths() {
+  static const std::vector<std::string> v = {
     "/etc/shadow", "/etc/passwd", "/etc/**",      "/tmp/**",        "/usr/bin/*",  "/usr/bin/curl",
     "/home/*/.ssh/**", "/etc/pa*wd", "/var/lib/app/?", "/etc/[a-p]*", "/srv/**/key", "/",
     "/usr/**",     "/tmp/x",      "/bin/sh",      "/opt/app/bin/*", "/dev/shm/**", "/usr/lib/*.so"};
-const std::vector<std::string> k_binaries = {"/usr/bin/sh", "/bin/**", "/usr/bin/curl", "/opt/app/bin/*",
+  return v;
+}
+
+const std::vector<std::string>& binaries() {
+  static const std::vector<std::string> v = {"/usr/bin/sh", "/bin/**", "/usr/bin/curl", "/opt/app/bin/*",
                                              "/usr/local/bin/app", "/tmp/**"};
-const std::vector<std::string> k_cidrs = {"10.0.0.0/8", "10.1.0.0/16", "192.168.1.1", "169.254.169.254",
+  return v;
+}
+
+const std::vector<std::string>& cidrs() {
+  static const std::vector<std::string> v = {"10.0.0.0/8", "10.1.0.0/16", "192.168.1.1", "169.254.169.254",
                                           "0.0.0.0/0", "172.16.0.0/12", "127.0.0.1/32",
                                           "\"2001:db8::/32\"", "\"::1\"", "\"fd00::/8\"", "\"::ffff:10.0.0.0/104\"",
                                           "\"::/0\""};
-const std::vector<std::string> k_comms = {"sh", "bash", "curl", "nginx", "a", "kworker/0:1"};
+  return v;
+}
+
+const std::vector<std::string>& comms() {
+  static const std::vector<std::string> v = {"sh", "bash", "curl", "nginx", "a", "kworker/0:1"};
+  return v;
+}
+
 
 std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
   std::string out;
@@ -125,15 +145,15 @@ std::string atom(Rng& rng, const std::string& hook) {
       }
     case 'b': return rng.chance(50) ? f.name : (rng.chance(50) ? "not " + f.name : f.name + " == false");
     case 'p':
-      return rng.chance(40) ? f.name + " == " + quoted(rng.pick(k_paths))
-                            : f.name + (rng.chance(20) ? " not in [" : " in [") + join(some(rng, k_paths, 3, true)) + "]";
+      return rng.chance(40) ? f.name + " == " + quoted(rng.pick(paths()))
+                            : f.name + (rng.chance(20) ? " not in [" : " in [") + join(some(rng, paths(), 3, true)) + "]";
     case 's': {
-      std::vector<std::string> pool = k_comms;
+      std::vector<std::string> pool = comms();
       if (f.name == "filename") pool = {"/bin/sh", "./run", "/usr/bin/curl", "/dev/fd/3"};
       return rng.chance(40) ? f.name + (rng.chance(50) ? " == " : " != ") + quoted(rng.pick(pool))
                             : f.name + " in [" + join(some(rng, pool, 3, true)) + "]";
     }
-    case 'a': return f.name + (rng.chance(20) ? " not in [" : " in [") + join(some(rng, k_cidrs, 3, false)) + "]";
+    case 'a': return f.name + (rng.chance(20) ? " not in [" : " in [") + join(some(rng, cidrs(), 3, false)) + "]";
   }
   return "true";
 }
@@ -156,18 +176,18 @@ std::string options(Rng& rng, const std::string& action) {
 }
 
 std::string rule(Rng& rng, bool in_from) {
-  std::string act = rng.pick(k_actions);
+  std::string act = rng.pick(actions());
   std::ostringstream r;
   switch (rng.below(in_from ? 8 : 10)) {
     case 0: {
       std::vector<std::string> ops = {"read", "write", "append", "truncate", "exec", "read, write", "rename", "link"};
-      r << act << " file " << rng.pick(ops) << " " << join(some(rng, k_paths, 3, true));
+      r << act << " file " << rng.pick(ops) << " " << join(some(rng, paths(), 3, true));
       break;
     }
-    case 1: r << act << " exec " << join(some(rng, k_paths, 3, true)); break;
+    case 1: r << act << " exec " << join(some(rng, paths(), 3, true)); break;
     case 2: {
       r << act << " network connect";
-      if (rng.chance(60)) r << " to " << join(some(rng, k_cidrs, 3, false));
+      if (rng.chance(60)) r << " to " << join(some(rng, cidrs(), 3, false));
       if (rng.chance(60)) r << " port " << int_items(rng, 0xffff);
       if (rng.chance(25)) r << " family " << (rng.chance(50) ? "inet" : "inet, inet6");
       if (rng.chance(20)) r << " protocol " << (rng.chance(50) ? "tcp" : "udp");
@@ -210,7 +230,7 @@ std::string generate_policy(Rng& rng, const std::string& name) {
   unsigned n = 1 + static_cast<unsigned>(rng.below(7));
   for (unsigned i = 0; i < n; ++i) {
     if (rng.chance(15)) {
-      out << "  from " << join(some(rng, k_binaries, 2, true)) << " {\n";
+      out << "  from " << join(some(rng, binaries(), 2, true)) << " {\n";
       unsigned m = 1 + static_cast<unsigned>(rng.below(3));
       for (unsigned k = 0; k < m; ++k) out << "    " << rule(rng, true) << "\n";
       out << "  }\n";
