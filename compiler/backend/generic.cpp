@@ -150,19 +150,21 @@ class Lowering {
     out.field = static_cast<std::uint8_t>(*idx);
     out.negated = c.negated;
     switch (c.matcher.kind) {
-      case pir::Matcher::Kind::int_set:
+      case pir::Matcher::Kind::int_set: {
         out.kind = KRSIE_C_RANGES;
-        if (c.matcher.ints.size() > KRSIE_MAX_RANGES) {
+        std::vector<pir::IntRange> ints = vector_ranges(c.type, *idx, c.matcher.ints);
+        if (ints.size() > KRSIE_MAX_RANGES) {
           if (c.negated) {
             error(rule_id, "generic backend: `not in` with more than " + std::to_string(KRSIE_MAX_RANGES) +
                                " ranges on field " + c.field + " is not supported");
             return false;
           }
-          splits.push_back(c.matcher.ints);  // expanded into several rule entries by the caller
+          splits.push_back(ints);  // expanded into several rule entries by the caller
         }
-        out.nranges = static_cast<std::uint8_t>(std::min<std::size_t>(c.matcher.ints.size(), KRSIE_MAX_RANGES));
-        for (std::size_t i = 0; i < out.nranges; ++i) out.ranges[i] = {c.matcher.ints[i].lo, c.matcher.ints[i].hi};
+        out.nranges = static_cast<std::uint8_t>(std::min<std::size_t>(ints.size(), KRSIE_MAX_RANGES));
+        for (std::size_t i = 0; i < out.nranges; ++i) out.ranges[i] = {ints[i].lo, ints[i].hi};
         return true;
+      }
       case pir::Matcher::Kind::flags_all: out.kind = KRSIE_C_FLAGS_ALL; out.mask = c.matcher.mask; return true;
       case pir::Matcher::Kind::flags_any: out.kind = KRSIE_C_FLAGS_ANY; out.mask = c.matcher.mask; return true;
       case pir::Matcher::Kind::boolean: out.kind = KRSIE_C_BOOL; out.mask = c.matcher.value; return true;
@@ -173,11 +175,16 @@ class Lowering {
           hs.conf.needs_exe = 1;
         } else {
           if (!hs.path_slot.count(*idx)) {
-            if (hs.path_slot.size() >= 3) {
+            // The templates walk a hook's path fields with the automaton of their rank among the
+            // hook's path fields in catalogue order (path_field's `which`, krsie_eval.bpf.h), not
+            // in the order the rules first test them.
+            std::uint32_t slot = 0;
+            for (std::uint32_t j = 0; j < *idx && j < hs.hook->fields.size(); ++j)
+              if (hs.hook->fields[j].type.kind == TypeKind::path) ++slot;
+            if (slot >= 3) {
               error(rule_id, "generic backend: more than 3 path fields in hook " + std::string(hs.hook->name));
               return false;
             }
-            std::uint32_t slot = static_cast<std::uint32_t>(hs.path_slot.size());
             hs.path_slot[*idx] = slot;
           }
           bit = hs.paths[*idx].bit(c.matcher.paths);
@@ -441,6 +448,23 @@ std::optional<std::uint32_t> field_index(const hooks::Hook& hook, const std::str
   return std::nullopt;
 }
 
+
+std::vector<pir::IntRange> vector_ranges(const Type& type, std::uint32_t slot, const std::vector<pir::IntRange>& ranges) {
+  // Common fields (slots KRSIE_F_COMMON..+7) are zero-extended by the programs; hook fields and
+  // typed hook argument chains (LLVM slots from 64) are sign-extended when signed.
+  if (type.kind != TypeKind::integer || !type.is_signed || type.bits >= 64 || type.bits == 0 ||
+      (slot >= KRSIE_F_COMMON && slot < KRSIE_F_COMMON + 8))
+    return ranges;
+  const std::uint64_t sign = 1ull << (type.bits - 1);
+  const std::uint64_t extension = ~((1ull << type.bits) - 1);
+  std::vector<pir::IntRange> low, high;
+  for (const pir::IntRange& r : ranges) {
+    if (r.lo < sign) low.push_back({r.lo, std::min(r.hi, sign - 1)});
+    if (r.hi >= sign) high.push_back({std::max(r.lo, sign) | extension, r.hi | extension});
+  }
+  low.insert(low.end(), high.begin(), high.end());
+  return low;
+}
 
 std::uint8_t decision_code(pir::Decision d) {
   switch (d) {

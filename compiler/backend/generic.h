@@ -47,6 +47,13 @@ std::optional<std::uint32_t> hook_abi_id(const std::string& hook);
 // krsie_abi.h), or nullopt. Shared by both backends.
 std::optional<std::uint32_t> field_index(const hooks::Hook& hook, const std::string& field);
 
+// The ranges of an int_set constraint on field vector slot `slot` as the programs must compare
+// them. PIR integers are unsigned on the field's width (an s32 -1 is 4294967295), but the programs
+// sign-extend the hook-specific signed fields to 64 bits (`(__u64)(__s64)`, krsie_eval.bpf.h), so
+// the part of a range at or above the field's sign bit moves to the top of the u64 range. Common
+// fields (zero-extended) and unsigned fields keep their ranges. Shared by both backends.
+std::vector<pir::IntRange> vector_ranges(const Type& type, std::uint32_t slot, const std::vector<pir::IntRange>& ranges);
+
 // The ABI code (enum krsie_decision) of a PIR decision; shared by both backends.
 std::uint8_t decision_code(pir::Decision d);
 

@@ -102,7 +102,7 @@ std::optional<std::vector<HookCode>> hook_code(const pir::Policy& policy, const 
         if (cc.field >= KRSIE_F_COMMON) hc.needs_common = true;
         cc.negated = c.negated;
         cc.kind = c.matcher.kind;
-        cc.ints = c.matcher.ints;
+        cc.ints = vector_ranges(c.type, cc.field, c.matcher.ints);
         cc.mask = c.matcher.mask;
         cc.value = c.matcher.value;
         if (is_set(c.matcher.kind) && entry) cc.bit = entry->c[set_index++].arg;
