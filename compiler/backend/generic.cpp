@@ -521,30 +521,37 @@ class JsonWriter {
     out_.append(empty_.size(), ' ');
   }
   void quoted(std::string_view s) {
-    for (unsigned char c : s)
-      if (c >= 0x80) {
-        // Non-ASCII: nlohmann validates the UTF-8 (and throws on invalid input); defer to it.
-        out_ += nlohmann::json(std::string(s)).dump();
-        return;
-      }
+    auto plain = [](unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; };
+    std::size_t run = 0;
+    while (run < s.size() && plain(static_cast<unsigned char>(s[run]))) ++run;
     out_ += '"';
-    for (char c : s) {
-      switch (c) {
-        case '"': out_ += "\\\""; break;
-        case '\\': out_ += "\\\\"; break;
-        case '\b': out_ += "\\b"; break;
-        case '\f': out_ += "\\f"; break;
-        case '\n': out_ += "\\n"; break;
-        case '\r': out_ += "\\r"; break;
-        case '\t': out_ += "\\t"; break;
-        default:
-          if (static_cast<unsigned char>(c) < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-            out_ += buf;
-          } else {
-            out_ += c;
-          }
+    out_.append(s.data(), run);
+    if (run < s.size()) {
+      for (unsigned char c : s.substr(run))
+        if (c >= 0x80) {
+          // Non-ASCII: nlohmann validates the UTF-8 (and throws on invalid input); defer to it.
+          out_.resize(out_.size() - run - 1);
+          out_ += nlohmann::json(std::string(s)).dump();
+          return;
+        }
+      for (char c : s.substr(run)) {
+        switch (c) {
+          case '"': out_ += "\\\""; break;
+          case '\\': out_ += "\\\\"; break;
+          case '\b': out_ += "\\b"; break;
+          case '\f': out_ += "\\f"; break;
+          case '\n': out_ += "\\n"; break;
+          case '\r': out_ += "\\r"; break;
+          case '\t': out_ += "\\t"; break;
+          default:
+            if (static_cast<unsigned char>(c) < 0x20) {
+              char buf[8];
+              std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+              out_ += buf;
+            } else {
+              out_ += c;
+            }
+        }
       }
     }
     out_ += '"';

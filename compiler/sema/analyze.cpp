@@ -2,6 +2,9 @@
 // merging (so different spellings of one policy give the same PIR), precedence order, rule ids.
 #include <algorithm>
 #include <map>
+#include <numeric>
+#include <optional>
+#include <string_view>
 #include <unordered_map>
 
 #include "pir/matchers.h"
@@ -63,19 +66,115 @@ struct Coverage {
   const WorkRule* covered_by = nullptr;
 };
 
+// Candidate index for find_coverage. covers(a, b) needs, for a's first non-negated path
+// constraint (field F), a constraint of b on F whose patterns are each covered by one of a's; so
+// a pattern of b (any one: its first) must be covered by a pattern of a. An exact pattern covers
+// only itself; a subtree "/d/**" only paths, subtrees and globs at or below /d; a glob only
+// paths at or below its literal directory. Rules are filed under those keys, and a rule's
+// candidates are the rules filed under its first patterns' keys (the text itself, every
+// ancestor directory) plus the rules without a path constraint: a superset of the rules that
+// can cover it, checked in index order as before.
+class CoverageIndex {
+ public:
+  explicit CoverageIndex(const std::vector<WorkRule>& rules) {
+    for (std::uint32_t i = 0; i < rules.size(); ++i) {
+      const pir::Constraint* key = nullptr;
+      for (const pir::Constraint& c : rules[i].constraints)
+        if (!c.negated && c.matcher.kind == pir::Matcher::Kind::path_set) {
+          key = &c;
+          break;
+        }
+      if (!key || key->matcher.paths.empty()) {
+        general_.push_back(i);
+        continue;
+      }
+      for (const pir::PathPattern& p : key->matcher.paths) {
+        switch (p.kind) {
+          case pir::PathPattern::Kind::exact: file(key->field, 'e', p.text, i); break;
+          case pir::PathPattern::Kind::subtree: file(key->field, 'd', p.text, i); break;
+          case pir::PathPattern::Kind::glob: {
+            std::string_view lit = std::string_view(p.text).substr(0, p.text.find_first_of("*?["));
+            lit = lit.substr(0, lit.rfind('/'));
+            file(key->field, 'd', lit.empty() ? std::string_view("/") : lit, i);
+            break;
+          }
+        }
+      }
+    }
+  }
+
+  // The rules that may cover `b`, sorted; nullptr when every rule may.
+  const std::vector<std::uint32_t>* candidates(const WorkRule& b) {
+    out_ = general_;
+    for (const pir::Constraint& c : b.constraints) {
+      if (c.negated || c.matcher.kind != pir::Matcher::Kind::path_set) continue;
+      if (c.matcher.paths.empty()) return nullptr;
+      const pir::PathPattern& p = c.matcher.paths.front();
+      if (p.kind == pir::PathPattern::Kind::exact) add(c.field, 'e', p.text);
+      std::string_view dir = p.text;
+      add(c.field, 'd', dir);
+      for (std::size_t slash = dir.rfind('/'); slash != std::string_view::npos && slash > 0; slash = dir.rfind('/')) {
+        dir = dir.substr(0, slash);
+        add(c.field, 'd', dir);
+      }
+      if (dir != "/") add(c.field, 'd', "/");
+    }
+    std::sort(out_.begin(), out_.end());
+    out_.erase(std::unique(out_.begin(), out_.end()), out_.end());
+    return &out_;
+  }
+
+ private:
+  std::string& key(std::string_view field, char kind, std::string_view text) {
+    scratch_.assign(field);
+    scratch_ += '\0';
+    scratch_ += kind;
+    scratch_ += text;
+    return scratch_;
+  }
+  void file(std::string_view field, char kind, std::string_view text, std::uint32_t rule) {
+    std::vector<std::uint32_t>& v = filed_[key(field, kind, text)];
+    if (v.empty() || v.back() != rule) v.push_back(rule);
+  }
+  void add(std::string_view field, char kind, std::string_view text) {
+    auto it = filed_.find(key(field, kind, text));
+    if (it != filed_.end()) out_.insert(out_.end(), it->second.begin(), it->second.end());
+  }
+
+  std::unordered_map<std::string, std::vector<std::uint32_t>> filed_;
+  std::vector<std::uint32_t> general_, out_;
+  std::string scratch_;
+};
+
 void find_coverage(const std::vector<WorkRule>& rules, std::vector<Coverage>& out) {
   bool pairwise = rules.size() <= k_pairwise_limit;
+  std::optional<CoverageIndex> index;
+  if (pairwise) index.emplace(rules);
+  std::vector<std::uint32_t> all;
   for (std::size_t j = 0; j < rules.size(); ++j) {
     Coverage c{&rules[j], nullptr};
-    for (std::size_t i = 0; pairwise && i < rules.size() && !c.covered_by; ++i) {
+    if (!pairwise) {
+      out.push_back(c);
+      continue;
+    }
+    const WorkRule& b = rules[j];
+    const std::vector<std::uint32_t>* candidates = index->candidates(b);
+    if (!candidates) {
+      if (all.empty()) {
+        all.resize(rules.size());
+        std::iota(all.begin(), all.end(), 0u);
+      }
+      candidates = &all;
+    }
+    for (std::uint32_t i : *candidates) {
       if (i == j) continue;
       const WorkRule& a = rules[i];
-      const WorkRule& b = rules[j];
       bool a_first = precedes(a, b) || (!precedes(b, a) && i < j);
       if (!a_first || !covers(a, b)) continue;
       if (a.origins.front().begin == b.origins.front().begin && a.origins.front().file == b.origins.front().file)
         continue;  // two lowerings of one source rule
       c.covered_by = &a;
+      break;
     }
     out.push_back(c);
   }
