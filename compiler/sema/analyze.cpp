@@ -2,7 +2,6 @@
 // merging (so different spellings of one policy give the same PIR), precedence order, rule ids.
 #include <algorithm>
 #include <map>
-#include <numeric>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
@@ -103,9 +102,12 @@ class CoverageIndex {
     }
   }
 
-  // The rules that may cover `b`, sorted; nullptr when every rule may.
+  // The rules without a path constraint (they may cover any rule), sorted.
+  const std::vector<std::uint32_t>& general() const { return general_; }
+
+  // The other rules that may cover `b`, sorted; nullptr when every rule may.
   const std::vector<std::uint32_t>* candidates(const WorkRule& b) {
-    out_ = general_;
+    out_.clear();
     for (const pir::Constraint& c : b.constraints) {
       if (c.negated || c.matcher.kind != pir::Matcher::Kind::path_set) continue;
       if (c.matcher.paths.empty()) return nullptr;
@@ -150,31 +152,33 @@ void find_coverage(const std::vector<WorkRule>& rules, std::vector<Coverage>& ou
   bool pairwise = rules.size() <= k_pairwise_limit;
   std::optional<CoverageIndex> index;
   if (pairwise) index.emplace(rules);
-  std::vector<std::uint32_t> all;
   for (std::size_t j = 0; j < rules.size(); ++j) {
     Coverage c{&rules[j], nullptr};
-    if (!pairwise) {
-      out.push_back(c);
-      continue;
-    }
     const WorkRule& b = rules[j];
-    const std::vector<std::uint32_t>* candidates = index->candidates(b);
-    if (!candidates) {
-      if (all.empty()) {
-        all.resize(rules.size());
-        std::iota(all.begin(), all.end(), 0u);
-      }
-      candidates = &all;
-    }
-    for (std::uint32_t i : *candidates) {
-      if (i == j) continue;
+    // The first rule i (in index order) that covers b and is evaluated before it.
+    auto check = [&](std::size_t i) {
+      if (i == j) return false;
       const WorkRule& a = rules[i];
       bool a_first = precedes(a, b) || (!precedes(b, a) && i < j);
-      if (!a_first || !covers(a, b)) continue;
+      if (!a_first || !covers(a, b)) return false;
       if (a.origins.front().begin == b.origins.front().begin && a.origins.front().file == b.origins.front().file)
-        continue;  // two lowerings of one source rule
+        return false;  // two lowerings of one source rule
       c.covered_by = &a;
-      break;
+      return true;
+    };
+    if (pairwise) {
+      if (const std::vector<std::uint32_t>* filed = index->candidates(b)) {
+        // Merge the two sorted candidate lists.
+        const std::vector<std::uint32_t>& general = index->general();
+        std::size_t g = 0, f = 0;
+        while (g < general.size() || f < filed->size()) {
+          std::size_t i = f == filed->size() || (g < general.size() && general[g] < (*filed)[f]) ? general[g++] : (*filed)[f++];
+          if (check(i)) break;
+        }
+      } else {
+        for (std::size_t i = 0; i < rules.size(); ++i)
+          if (check(i)) break;
+      }
     }
     out.push_back(c);
   }
