@@ -160,6 +160,14 @@ class DiagnosticListener final : public antlr4::BaseErrorListener {
   DiagnosticEngine& diags_;
 };
 
+// The text of a parse tree node: its token's text when it spans one token (what getText()
+// returns then, without its per-child concatenation).
+std::string text_of(antlr4::ParserRuleContext* c) {
+  antlr4::Token* start = c->getStart();
+  if (start && start == c->getStop() && start->getType() != antlr4::Token::EOF) return start->getText();
+  return c->getText();
+}
+
 std::string unescape(const std::string& quoted) {
   std::string out;
   for (std::size_t i = 1; i + 1 < quoted.size(); ++i) {
@@ -222,7 +230,7 @@ class AstBuilder {
   SourceRange range(antlr4::Token* t) const {
     return {&file_, offsets_.byte(t->getStartIndex()), offsets_.byte(t->getStopIndex() + 1)};
   }
-  ast::Name name(KrsParser::IdentContext* c) const { return {c->getText(), range(c)}; }
+  ast::Name name(KrsParser::IdentContext* c) const { return {text_of(c), range(c)}; }
 
   ast::Policy* policy(KrsParser::PolicyDeclContext* p) {
     if (!p->ident()) return nullptr;
@@ -244,7 +252,7 @@ class AstBuilder {
             } else if (auto* lb = dynamic_cast<KrsParser::LabelsSelectorContext*>(part)) {
               for (auto* pair : lb->labelPair()) {
                 if (!pair->key || !pair->val) continue;
-                std::string key = pair->key->STRING() ? unescape(pair->key->getText()) : pair->key->getText();
+                std::string key = pair->key->STRING() ? unescape(text_of(pair->key)) : text_of(pair->key);
                 target->labels.push_back({ast::Name{key, range(pair->key)}, unescape(pair->val->getText())});
               }
             }
@@ -460,7 +468,7 @@ class AstBuilder {
   }
 
   ast::Value* operand(KrsParser::OperandContext* o) {
-    if (o->ident()) return ctx_.make<ast::NameValue>(range(o), o->ident()->getText());
+    if (o->ident()) return ctx_.make<ast::NameValue>(range(o), text_of(o->ident()));
     return o->literal() ? literal(o->literal()) : nullptr;
   }
 
@@ -475,7 +483,7 @@ class AstBuilder {
     }
     if (auto* lv = dynamic_cast<KrsParser::LiteralValueContext*>(v)) return literal(lv->literal());
     if (auto* nv = dynamic_cast<KrsParser::NameValueContext*>(v))
-      return nv->ident() ? ctx_.make<ast::NameValue>(r, nv->ident()->getText()) : nullptr;
+      return nv->ident() ? ctx_.make<ast::NameValue>(r, text_of(nv->ident())) : nullptr;
     if (auto* list = dynamic_cast<KrsParser::ListValueContext*>(v)) {
       std::vector<ast::Value*> items;
       for (auto* item : list->value())
@@ -488,11 +496,11 @@ class AstBuilder {
   ast::Value* literal(KrsParser::LiteralContext* l) {
     if (!l) return nullptr;
     SourceRange r = range(l);
-    if (l->STRING()) return ctx_.make<ast::StringValue>(r, unescape(l->getText()));
-    if (l->IPV4()) return ctx_.make<ast::Ipv4Value>(r, l->getText());
+    if (l->STRING()) return ctx_.make<ast::StringValue>(r, unescape(text_of(l)));
+    if (l->IPV4()) return ctx_.make<ast::Ipv4Value>(r, text_of(l));
     if (l->TRUE()) return ctx_.make<ast::BoolValue>(r, true);
     if (l->FALSE()) return ctx_.make<ast::BoolValue>(r, false);
-    return integer(l->getText(), r);
+    return integer(text_of(l), r);
   }
 
   ast::Value* integer(const std::string& text, SourceRange r) {
@@ -526,29 +534,44 @@ class AstBuilder {
 };
 
 // Refuses input nested deeper than the parser's recursion can safely take.
-bool check_nesting(antlr4::CommonTokenStream& tokens, const SourceFile& file, const OffsetMap& offsets,
-                   DiagnosticEngine& diags, unsigned limit) {
+bool check_nesting(antlr4::CommonTokenStream& tokens, const antlr4::dfa::Vocabulary& vocabulary, const SourceFile& file,
+                   const OffsetMap& offsets, DiagnosticEngine& diags, unsigned limit) {
   tokens.fill();
+  // The one-character literal of each token type ('(' ...), 0 for the others; stray characters
+  // (ERROR_CHAR) are looked at by their text.
+  std::vector<char> literal(vocabulary.getMaxTokenType() + 1, 0);
+  for (std::size_t type = 0; type < literal.size(); ++type) {
+    std::string name = vocabulary.getLiteralName(type);
+    if (name.size() == 3 && name.front() == '\'' && name.back() == '\'') literal[type] = name[1];
+  }
+  auto symbol = [&](antlr4::Token* t) -> char {
+    std::size_t type = t->getType();
+    if (type == KrsLexer::ERROR_CHAR) {
+      std::string text = t->getText();
+      return text.size() == 1 ? text[0] : 0;
+    }
+    return type < literal.size() ? literal[type] : 0;
+  };
   unsigned depth = 0;
   unsigned operators = 0;  // and/or/not in the current statement: each adds a level to the trees
   for (antlr4::Token* t : tokens.getTokens()) {
-    std::string text = t->getText();
+    char c = symbol(t);
     if (t->getType() == KrsLexer::AND || t->getType() == KrsLexer::OR || t->getType() == KrsLexer::NOT) {
       if (++operators > limit * 4) {
         diags.error({&file, offsets.byte(t->getStartIndex()), offsets.byte(t->getStopIndex() + 1)},
                     "condition has more than " + std::to_string(limit * 4) + " and/or/not operators");
         return false;
       }
-    } else if (text == ";") {
+    } else if (c == ';') {
       operators = 0;
     }
-    if (text == "(" || text == "[" || text == "{") {
+    if (c == '(' || c == '[' || c == '{') {
       if (++depth > limit) {
         diags.error({&file, offsets.byte(t->getStartIndex()), offsets.byte(t->getStopIndex() + 1)},
                     "nesting deeper than " + std::to_string(limit) + " levels");
         return false;
       }
-    } else if ((text == ")" || text == "]" || text == "}") && depth > 0) {
+    } else if ((c == ')' || c == ']' || c == '}') && depth > 0) {
       --depth;
     }
   }
@@ -586,7 +609,7 @@ ast::Module* parse_module(const SourceFile& file, ast::AstContext& ctx, Diagnost
   KrsLexer lexer(&input);
   antlr4::CommonTokenStream tokens(&lexer);
   lexer.removeErrorListeners();
-  if (!check_nesting(tokens, file, offsets, diags, options.max_nesting)) return empty();
+  if (!check_nesting(tokens, lexer.getVocabulary(), file, offsets, diags, options.max_nesting)) return empty();
 
   KrsParser parser(&tokens);
   DiagnosticListener listener(file, offsets, diags);

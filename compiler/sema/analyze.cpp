@@ -18,18 +18,6 @@ namespace {
 // exact duplicates are still merged by hashing, silently. Documented in docs/language.md.
 constexpr std::size_t k_pairwise_limit = 2000;
 
-std::string constraints_key(const std::vector<pir::Constraint>& cs, std::size_t skip = SIZE_MAX) {
-  std::string key;
-  for (std::size_t i = 0; i < cs.size(); ++i) {
-    if (i == skip) {
-      key += cs[i].field + (cs[i].negated ? "!" : "") + "=*;";
-      continue;
-    }
-    key += pir::constraint_text(cs[i]) + ";";
-  }
-  return key;
-}
-
 std::string head_key(const WorkRule& r) {
   return std::to_string(static_cast<int>(r.decision)) + "|" + std::to_string(r.err) + "|" +
          (r.subject ? pir::matcher_text(*r.subject, Type::path()) : "*") + "|" + r.message + "|" + r.tag + "|";
@@ -207,24 +195,64 @@ void report_coverage(const std::vector<Coverage>& all, DiagnosticEngine& diags) 
   }
 }
 
-// Merges exact duplicates, then rules that differ in one field only (their union).
-void merge(std::vector<WorkRule>& rules) {
+// A rule during merging with the text of its head and of each constraint, rendered once (only
+// a merged constraint is rendered again).
+struct MergeRule {
+  WorkRule rule;
+  std::string head;
+  std::vector<std::string> texts;
+
+  explicit MergeRule(WorkRule r) : rule(std::move(r)), head(head_key(rule)) {
+    texts.reserve(rule.constraints.size());
+    for (const pir::Constraint& c : rule.constraints) texts.push_back(pir::constraint_text(c));
+  }
+  // The head, then every constraint's text and ';' (the one at `skip` as "field=*;", and the
+  // skipped matcher's kind at the end), as one string.
+  std::string key(std::size_t skip = SIZE_MAX) const {
+    std::size_t size = head.size() + 8;
+    for (const std::string& t : texts) size += t.size() + 1;
+    std::string k;
+    k.reserve(size);
+    k += head;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      if (i == skip) {
+        const pir::Constraint& c = rule.constraints[i];
+        k += c.field;
+        k += c.negated ? "!=*;" : "=*;";
+        continue;
+      }
+      k += texts[i];
+      k += ';';
+    }
+    if (skip != SIZE_MAX) k += std::to_string(static_cast<int>(rule.constraints[skip].matcher.kind));
+    return k;
+  }
+};
+
+// Merges exact duplicates, then rules that differ in one field only (their union). Returns the
+// merged rules, each with its canonical key (key()).
+std::vector<std::pair<std::string, WorkRule>> merge(std::vector<WorkRule>& input) {
+  std::vector<MergeRule> rules;
   {
     std::unordered_map<std::string, std::size_t> seen;
-    std::vector<WorkRule> out;
-    for (WorkRule& r : rules) {
-      std::string key = head_key(r) + constraints_key(r.constraints);
-      auto [it, fresh] = seen.emplace(key, out.size());
-      if (fresh) out.push_back(std::move(r));
-      else out[it->second].origins.insert(out[it->second].origins.end(), r.origins.begin(), r.origins.end());
+    rules.reserve(input.size());
+    for (WorkRule& r : input) {
+      MergeRule m(std::move(r));
+      auto [it, fresh] = seen.emplace(m.key(), rules.size());
+      if (fresh) {
+        rules.push_back(std::move(m));
+      } else {
+        std::vector<SourceRange>& origins = rules[it->second].rule.origins;
+        origins.insert(origins.end(), m.rule.origins.begin(), m.rule.origins.end());
+      }
     }
-    rules = std::move(out);
+    input.clear();
   }
   bool changed = true;
   while (changed) {
     changed = false;
     std::size_t max_fields = 0;
-    for (const WorkRule& r : rules) max_fields = std::max(max_fields, r.constraints.size());
+    for (const MergeRule& r : rules) max_fields = std::max(max_fields, r.rule.constraints.size());
     for (std::size_t field = 0; field < max_fields; ++field) {
       // Group the rules that agree on everything but `field`, then unite each group's matchers
       // in one pass (uniting pairwise would re-normalize a growing set at every step).
@@ -232,20 +260,19 @@ void merge(std::vector<WorkRule>& rules) {
       std::vector<std::vector<std::size_t>> groups;
       std::vector<bool> mergeable(rules.size(), false);
       for (std::size_t i = 0; i < rules.size(); ++i) {
-        const WorkRule& r = rules[i];
+        const WorkRule& r = rules[i].rule;
         if (field >= r.constraints.size() || r.constraints[field].negated) continue;
         auto kind = r.constraints[field].matcher.kind;
         if (kind == pir::Matcher::Kind::flags_all || kind == pir::Matcher::Kind::boolean) continue;
         mergeable[i] = true;
-        std::string key = head_key(r) + constraints_key(r.constraints, field) +
-                          std::to_string(static_cast<int>(kind));
-        auto [it, fresh] = group_of.emplace(std::move(key), groups.size());
+        auto [it, fresh] = group_of.emplace(rules[i].key(field), groups.size());
         if (fresh) groups.emplace_back();
         groups[it->second].push_back(i);
       }
       std::vector<long> group_start(rules.size(), -1);
       for (std::size_t g = 0; g < groups.size(); ++g) group_start[groups[g].front()] = static_cast<long>(g);
-      std::vector<WorkRule> out;
+      std::vector<MergeRule> out;
+      out.reserve(rules.size());
       std::vector<bool> consumed(rules.size(), false);
       for (std::size_t i = 0; i < rules.size(); ++i) {
         if (consumed[i]) continue;
@@ -258,34 +285,40 @@ void merge(std::vector<WorkRule>& rules) {
           out.push_back(std::move(rules[i]));
           continue;
         }
-        WorkRule into = std::move(rules[i]);
-        pir::Matcher& m = into.constraints[field].matcher;
+        MergeRule into = std::move(rules[i]);
+        pir::Matcher& m = into.rule.constraints[field].matcher;
         for (std::size_t k = 1; k < group->size(); ++k) {
-          WorkRule& r = rules[(*group)[k]];
+          WorkRule& r = rules[(*group)[k]].rule;
           const pir::Matcher& other = r.constraints[field].matcher;
           m.ints.insert(m.ints.end(), other.ints.begin(), other.ints.end());
           m.cidrs.insert(m.cidrs.end(), other.cidrs.begin(), other.cidrs.end());
           m.paths.insert(m.paths.end(), other.paths.begin(), other.paths.end());
           m.strings.insert(m.strings.end(), other.strings.begin(), other.strings.end());
           m.mask |= other.mask;
-          into.origins.insert(into.origins.end(), r.origins.begin(), r.origins.end());
+          into.rule.origins.insert(into.rule.origins.end(), r.origins.begin(), r.origins.end());
           consumed[(*group)[k]] = true;
         }
         pir::normalize(m);
+        into.texts[field] = pir::constraint_text(into.rule.constraints[field]);
         out.push_back(std::move(into));
         changed = true;
       }
       rules = std::move(out);
     }
   }
-  for (WorkRule& r : rules) {
+  std::vector<std::pair<std::string, WorkRule>> keyed;
+  keyed.reserve(rules.size());
+  for (MergeRule& m : rules) {
+    WorkRule& r = m.rule;
     std::sort(r.origins.begin(), r.origins.end(), [](const SourceRange& a, const SourceRange& b) {
       return std::tie(a.file, a.begin) < std::tie(b.file, b.begin);
     });
     r.origins.erase(std::unique(r.origins.begin(), r.origins.end(), [](const SourceRange& a, const SourceRange& b) {
       return a.file == b.file && a.begin == b.begin;
     }), r.origins.end());
+    keyed.emplace_back(m.key(), std::move(r));
   }
+  return keyed;
 }
 
 }  // namespace
@@ -304,9 +337,7 @@ void finish_policy(pir::Policy& policy, std::vector<WorkRule> rules,
 
   std::uint32_t next_id = 0;
   for (auto& [hook, hook_rules] : by_hook) {
-    merge(hook_rules);
-    std::vector<std::pair<std::string, WorkRule>> keyed;
-    for (WorkRule& r : hook_rules) keyed.emplace_back(head_key(r) + constraints_key(r.constraints), std::move(r));
+    std::vector<std::pair<std::string, WorkRule>> keyed = merge(hook_rules);
     std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) {
       if (precedes(a.second, b.second)) return true;
       if (precedes(b.second, a.second)) return false;
