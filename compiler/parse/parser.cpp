@@ -805,8 +805,16 @@ ast::Module* parse_module(const SourceFile& file, ast::AstContext& ctx, Diagnost
       ErrorCounter counter;
       parser.removeErrorListeners();
       parser.addErrorListener(&counter);
-      KrsParser::FileContext* tree = parser.file();
-      if (counter.errors == 0) {
+      // No recovery on this path (and no per-rule resynchronization, which only matters after an
+      // error): the first syntax error cancels the parse.
+      parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
+      KrsParser::FileContext* tree = nullptr;
+      try {
+        tree = parser.file();
+      } catch (const antlr4::ParseCancellationException&) {
+        tree = nullptr;
+      }
+      if (tree && counter.errors == 0) {
         AstBuilder builder(file, offsets, ctx, diags);
         return builder.build(tree);
       }
