@@ -1,10 +1,13 @@
 #include "backend/generic.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <set>
 #include <sstream>
+#include <string_view>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -489,52 +492,196 @@ void print_maps(const GenericPolicy& g, std::ostream& out) {
   for (const std::string& line : g.dump) out << line << "\n";
 }
 
+namespace {
+
+// Writes JSON text exactly as nlohmann::json::dump(1) would for the same values (the metadata's
+// bytes are part of the output contract), without building a tree first.
+class JsonWriter {
+ public:
+  void begin_object() { open('{'); }
+  void end_object() { close('}'); }
+  void begin_array() { open('['); }
+  void end_array() { close(']'); }
+  void key(std::string_view k) {
+    element();
+    quoted(k);
+    out_ += ": ";
+    after_key_ = true;
+  }
+  void string(std::string_view s) {
+    value();
+    quoted(s);
+  }
+  void number(std::uint64_t n) {
+    value();
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+    out_.append(buf, end);
+  }
+  void member(std::string_view k, std::string_view s) {
+    key(k);
+    string(s);
+  }
+  void member(std::string_view k, std::uint64_t n) {
+    key(k);
+    number(n);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  void open(char c) {
+    value();
+    out_ += c;
+    empty_.push_back(true);
+  }
+  void close(char c) {
+    bool empty = empty_.back();
+    empty_.pop_back();
+    if (!empty) {
+      out_ += '\n';
+      out_.append(empty_.size(), ' ');
+    }
+    out_ += c;
+  }
+  // Before a value: nothing after a key, else the separator of an array element.
+  void value() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (!empty_.empty()) element();
+  }
+  void element() {
+    out_ += empty_.back() ? "\n" : ",\n";
+    empty_.back() = false;
+    out_.append(empty_.size(), ' ');
+  }
+  void quoted(std::string_view s) {
+    auto plain = [](unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; };
+    std::size_t run = 0;
+    while (run < s.size() && plain(static_cast<unsigned char>(s[run]))) ++run;
+    out_ += '"';
+    out_.append(s.data(), run);
+    if (run < s.size()) {
+      for (unsigned char c : s.substr(run))
+        if (c >= 0x80) {
+          // Non-ASCII: nlohmann validates the UTF-8 (and throws on invalid input); defer to it.
+          out_.resize(out_.size() - run - 1);
+          out_ += nlohmann::json(std::string(s)).dump();
+          return;
+        }
+      for (char c : s.substr(run)) {
+        switch (c) {
+          case '"': out_ += "\\\""; break;
+          case '\\': out_ += "\\\\"; break;
+          case '\b': out_ += "\\b"; break;
+          case '\f': out_ += "\\f"; break;
+          case '\n': out_ += "\\n"; break;
+          case '\r': out_ += "\\r"; break;
+          case '\t': out_ += "\\t"; break;
+          default:
+            if (static_cast<unsigned char>(c) < 0x20) {
+              char buf[8];
+              std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+              out_ += buf;
+            } else {
+              out_ += c;
+            }
+        }
+      }
+    }
+    out_ += '"';
+  }
+
+  std::string out_;
+  std::vector<bool> empty_;  // per open container: nothing written in it yet
+  bool after_key_ = false;
+};
+
+}  // namespace
+
 std::string policy_metadata(const pir::Policy& policy, const GenericPolicy& g, const std::string& compiler_version,
                             const std::string& backend) {
-  nlohmann::ordered_json meta;
-  meta["format"] = "krsie-policy";
-  meta["abi"] = KRSIE_ABI_VERSION;
-  meta["backend"] = backend;
-  meta["compiler"] = compiler_version;
-  meta["name"] = policy.name;
-  meta["mode"] = policy.mode == pir::Mode::enforce ? "enforce" : "audit";
-  nlohmann::ordered_json targets = nlohmann::ordered_json::array();
+  JsonWriter w;
+  w.begin_object();
+  w.member("format", "krsie-policy");
+  w.member("abi", static_cast<std::uint64_t>(KRSIE_ABI_VERSION));
+  w.member("backend", backend);
+  w.member("compiler", compiler_version);
+  w.member("name", policy.name);
+  w.member("mode", policy.mode == pir::Mode::enforce ? "enforce" : "audit");
+  w.key("targets");
+  w.begin_array();
   for (const pir::Target& t : policy.targets) {
-    nlohmann::ordered_json j;
+    w.begin_object();
     if (t.kind == pir::Target::Kind::cgroup) {
-      j["cgroup"] = t.cgroup_path;
+      w.member("cgroup", t.cgroup_path);
     } else {
-      j["pod"] = {{"namespace", t.pod_namespace}, {"labels", t.labels}, {"container", t.container}};
+      w.key("pod");
+      w.begin_object();
+      w.member("namespace", t.pod_namespace);
+      w.key("labels");
+      w.begin_object();
+      for (const auto& [k, v] : t.labels) w.member(k, v);
+      w.end_object();
+      w.member("container", t.container);
+      w.end_object();
     }
-    targets.push_back(j);
+    w.end_object();
   }
-  meta["targets"] = targets;
-  meta["programs"] = g.programs;
-  meta["map_sizes"] = g.map_sizes;
-  nlohmann::ordered_json inodes = nlohmann::ordered_json::array();
-  for (const auto& ip : g.inode_paths) inodes.push_back({{"table", ip.table}, {"bit", ip.bit}, {"path", ip.path}});
-  meta["inode_paths"] = inodes;
-  nlohmann::ordered_json hooks_by_rule = nlohmann::ordered_json::object();
+  w.end_array();
+  w.key("programs");
+  w.begin_array();
+  for (const std::string& p : g.programs) w.string(p);
+  w.end_array();
+  w.key("map_sizes");
+  w.begin_object();
+  for (const auto& [map, size] : g.map_sizes) w.member(map, size);
+  w.end_object();
+  w.key("inode_paths");
+  w.begin_array();
+  for (const auto& ip : g.inode_paths) {
+    w.begin_object();
+    w.member("table", ip.table);
+    w.member("bit", ip.bit);
+    w.member("path", ip.path);
+    w.end_object();
+  }
+  w.end_array();
+  // The hook of each rule id (the last hook naming it, should two ever do).
+  std::unordered_map<std::uint32_t, const std::string*> hook_of;
   for (const pir::Hook& h : policy.hooks)
-    for (const pir::Rule& r : h.rules) hooks_by_rule[std::to_string(r.id)] = h.name;
-  nlohmann::ordered_json rules = nlohmann::ordered_json::array();
+    for (const pir::Rule& r : h.rules) hook_of[r.id] = &h.name;
+  w.key("rules");
+  w.begin_array();
+  std::string location;
   for (const pir::RuleInfo& info : policy.rule_table) {
-    nlohmann::ordered_json j;
-    j["id"] = info.id;
-    j["hook"] = hooks_by_rule.value(std::to_string(info.id), "");
-    nlohmann::ordered_json locs = nlohmann::ordered_json::array();
+    w.begin_object();
+    w.member("id", info.id);
+    auto hook = hook_of.find(info.id);
+    w.member("hook", hook == hook_of.end() ? std::string_view() : std::string_view(*hook->second));
+    w.key("locations");
+    w.begin_array();
     for (const SourceRange& o : info.origins) {
       auto lc = o.file->line_col(o.begin);
-      locs.push_back(o.file->name() + ":" + std::to_string(lc.line) + ":" + std::to_string(lc.column));
+      location = o.file->name();
+      location += ':';
+      location += std::to_string(lc.line);
+      location += ':';
+      location += std::to_string(lc.column);
+      w.string(location);
     }
-    j["locations"] = locs;
-    j["source"] = info.origins.empty() ? "" : std::string(info.origins.front().file->line_text(info.origins.front().file->line_col(info.origins.front().begin).line));
-    if (!info.message.empty()) j["message"] = info.message;
-    if (!info.tag.empty()) j["tag"] = info.tag;
-    rules.push_back(j);
+    w.end_array();
+    w.member("source", info.origins.empty() ? std::string_view()
+                                            : info.origins.front().file->line_text(
+                                                  info.origins.front().file->line_col(info.origins.front().begin).line));
+    if (!info.message.empty()) w.member("message", info.message);
+    if (!info.tag.empty()) w.member("tag", info.tag);
+    w.end_object();
   }
-  meta["rules"] = rules;
-  return meta.dump(1);
+  w.end_array();
+  w.end_object();
+  return w.take();
 }
 
 std::vector<std::uint8_t> serialize_entries(const GenericPolicy& g) {

@@ -4,6 +4,7 @@
 #include <array>
 #include <map>
 #include <numeric>
+#include <span>
 #include <unordered_map>
 
 #include "pir/matchers.h"
@@ -189,6 +190,114 @@ std::vector<Elem> parse_component(std::string_view p, const ByteSet& not_slash) 
   return out;
 }
 
+// The minimal acyclic automaton of a sorted word list (Daciuk et al.'s incremental algorithm).
+// Only the nodes on the path of the last word are open; every other node is frozen in flat
+// arrays and interned by its (tag, edges), so equal suffixes share one node.
+class Dawg {
+ public:
+  using Edge = std::pair<std::uint8_t, std::uint32_t>;
+
+  Dawg() : open_(1) {}
+
+  // Words must come in increasing order.
+  void add(std::string_view w, std::uint64_t tag) {
+    std::size_t p = 0;
+    while (p < w.size() && p < prev_.size() && w[p] == prev_[p]) ++p;
+    settle(p);
+    for (std::size_t i = p; i < w.size(); ++i) {
+      open_[depth_ - 1].edges.emplace_back(static_cast<std::uint8_t>(w[i]), k_none);
+      if (open_.size() == depth_) open_.emplace_back();
+      ++depth_;
+    }
+    open_[depth_ - 1].tag |= tag;
+    prev_ = w;
+  }
+
+  // Freezes every node but the root; then root() names it.
+  void finish() {
+    settle(0);
+    tag_.push_back(open_[0].tag);
+    off_.push_back(static_cast<std::uint32_t>(pool_.size()));
+    pool_.insert(pool_.end(), open_[0].edges.begin(), open_[0].edges.end());
+  }
+  std::uint32_t root() const { return static_cast<std::uint32_t>(tag_.size() - 1); }
+  std::uint64_t tag(std::uint32_t n) const { return tag_[n]; }
+  std::span<const Edge> edges(std::uint32_t n) const {
+    std::uint32_t end = n + 1 < off_.size() ? off_[n + 1] : static_cast<std::uint32_t>(pool_.size());
+    return {pool_.data() + off_[n], pool_.data() + end};
+  }
+
+ private:
+  struct Open {
+    std::uint64_t tag = 0;
+    std::vector<Edge> edges;  // increasing bytes; the last one leads to the next open node
+  };
+
+  // Freezes the open nodes deeper than `keep`, bottom-up, each replaced by its frozen twin.
+  void settle(std::size_t keep) {
+    while (depth_ - 1 > keep) {
+      Open& node = open_[depth_ - 1];
+      std::uint32_t frozen = intern(node);
+      node.tag = 0;
+      node.edges.clear();
+      --depth_;
+      open_[depth_ - 1].edges.back().second = frozen;
+    }
+  }
+
+  std::uint32_t intern(const Open& node) {
+    if ((tag_.size() + 1) * 2 > slots_.size()) grow();
+    std::uint64_t h = hash(node.tag, node.edges.data(), node.edges.size());
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+      std::uint32_t id = slots_[i];
+      if (id == k_none) {
+        id = static_cast<std::uint32_t>(tag_.size());
+        tag_.push_back(node.tag);
+        off_.push_back(static_cast<std::uint32_t>(pool_.size()));
+        pool_.insert(pool_.end(), node.edges.begin(), node.edges.end());
+        hash_.push_back(h);
+        slots_[i] = id;
+        return id;
+      }
+      if (hash_[id] != h || tag_[id] != node.tag) continue;
+      std::span<const Edge> e = edges(id);
+      if (std::equal(e.begin(), e.end(), node.edges.begin(), node.edges.end())) return id;
+    }
+  }
+
+  static std::uint64_t hash(std::uint64_t tag, const Edge* e, std::size_t n) {
+    std::uint64_t h = 0x9e3779b97f4a7c15ull ^ tag;
+    h = (h ^ (h >> 29)) * 0xff51afd7ed558ccdull;
+    for (std::size_t i = 0; i < n; ++i) {
+      h ^= std::uint64_t{e[i].first} << 32 | e[i].second;
+      h *= 0xff51afd7ed558ccdull;
+      h ^= h >> 29;
+    }
+    return h;
+  }
+
+  void grow() {
+    std::vector<std::uint32_t> slots(std::max<std::size_t>(64, slots_.size() * 2), k_none);
+    std::size_t mask = slots.size() - 1;
+    for (std::uint32_t id = 0; id < tag_.size(); ++id) {
+      std::size_t i = hash_[id] & mask;
+      while (slots[i] != k_none) i = (i + 1) & mask;
+      slots[i] = id;
+    }
+    slots_ = std::move(slots);
+  }
+
+  std::vector<Open> open_;  // open_[0]: the root; open_[i]: after i bytes of the last word
+  std::size_t depth_ = 1;   // open nodes in use
+  std::string_view prev_;
+  // Frozen nodes (and, after finish(), the root last).
+  std::vector<std::uint64_t> tag_, hash_;
+  std::vector<std::uint32_t> off_;
+  std::vector<Edge> pool_;
+  std::vector<std::uint32_t> slots_;
+};
+
 struct NfaBuilder {
   Nfa nfa;
   std::uint32_t start = 0;  // S0: never re-entered, so its DFA state is never re-entered either
@@ -219,56 +328,19 @@ struct NfaBuilder {
   std::vector<std::pair<std::string, std::uint64_t>> exact_words, subtree_words;
 
   std::uint32_t literal_automaton(std::vector<std::pair<std::string, std::uint64_t>>& words) {
-    struct Node {
-      std::uint64_t tag = 0;
-      std::vector<std::pair<std::uint8_t, std::uint32_t>> edges;  // increasing bytes
-    };
-    struct KeyHash {
-      std::size_t operator()(const std::vector<std::uint64_t>& k) const {
-        std::uint64_t h = 0x9e3779b97f4a7c15ull;
-        for (std::uint64_t x : k) h = (h ^ x) * 0xff51afd7ed558ccdull, h ^= h >> 29;
-        return static_cast<std::size_t>(h);
-      }
-    };
     std::sort(words.begin(), words.end());
-    std::vector<Node> t(1);
-    std::unordered_map<std::vector<std::uint64_t>, std::uint32_t, KeyHash> registry;
-    std::vector<std::uint32_t> path{0};  // path[i]: node after i bytes of the previous word
-    std::vector<std::uint64_t> key;
-    // Replaces the nodes of `path` deeper than `keep` by equivalent registered ones, bottom-up.
-    auto settle = [&](std::size_t keep) {
-      while (path.size() - 1 > keep) {
-        std::uint32_t child = path.back();
-        path.pop_back();
-        key.assign(1, t[child].tag);
-        for (const auto& [b, to] : t[child].edges) key.push_back(std::uint64_t{b} << 32 | to);
-        auto [it, inserted] = registry.emplace(key, child);
-        if (!inserted) t[path.back()].edges.back().second = it->second;
-      }
-    };
-    std::string_view prev;
-    for (const auto& [w, tag] : words) {
-      std::size_t p = 0;
-      while (p < w.size() && p < prev.size() && w[p] == prev[p]) ++p;
-      settle(p);
-      for (std::size_t i = p; i < w.size(); ++i) {
-        std::uint32_t n = static_cast<std::uint32_t>(t.size());
-        t.emplace_back();
-        t[path.back()].edges.emplace_back(static_cast<std::uint8_t>(w[i]), n);
-        path.push_back(n);
-      }
-      t[path.back()].tag |= tag;
-      prev = w;
-    }
-    settle(0);
-    // Copy what is reachable from the root into the NFA.
-    std::vector<std::uint32_t> id(t.size(), k_none), work{0};
-    id[0] = nfa.node();
+    Dawg dawg;
+    for (const auto& [w, tag] : words) dawg.add(w, tag);
+    dawg.finish();
+    // Copy what is reachable from the root into the NFA (depth first, edges in byte order).
+    const std::uint32_t root = dawg.root();
+    std::vector<std::uint32_t> id(root + 1, k_none), work{root};
+    id[root] = nfa.node();
     while (!work.empty()) {
       std::uint32_t n = work.back();
       work.pop_back();
-      nfa.accept[id[n]] |= t[n].tag;
-      for (const auto& [b, to] : t[n].edges) {
+      nfa.accept[id[n]] |= dawg.tag(n);
+      for (const auto& [b, to] : dawg.edges(n)) {
         if (id[to] == k_none) {
           id[to] = nfa.node();
           work.push_back(to);
@@ -276,7 +348,7 @@ struct NfaBuilder {
         nfa.edge(id[n], byte_set(b), id[to]);
       }
     }
-    return id[0];
+    return id[root];
   }
 
   std::uint32_t byte_set(std::uint8_t b) {

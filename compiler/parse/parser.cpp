@@ -2,7 +2,10 @@
 
 #include <antlr4-runtime.h>
 
+#include <array>
 #include <cstdio>
+#include <map>
+#include <string_view>
 
 #include "KrsBaseVisitor.h"
 #include "KrsLexer.h"
@@ -55,6 +58,7 @@ class OffsetMap {
       if ((static_cast<unsigned char>(text[i]) & 0xc0) != 0x80) starts_.push_back(i);
     starts_.push_back(static_cast<std::uint32_t>(text.size()));
   }
+  bool ascii() const { return starts_.empty(); }
   std::uint32_t byte(size_t code_point) const {
     if (starts_.empty()) return static_cast<std::uint32_t>(code_point);
     return starts_[std::min(code_point, starts_.size() - 1)];
@@ -62,6 +66,178 @@ class OffsetMap {
 
  private:
   std::vector<std::uint32_t> starts_;
+};
+
+// A hand-written lexer for the lexer rules of grammar/Krs.g4, on ASCII input (ANTLR's generated
+// lexer costs ~1,200 instructions a token, a third of a large policy's compile). For every input
+// it accepts it produces exactly KrsLexer's tokens: same types (longest match, the earlier rule on
+// a tie: literals and keywords before IDENT), start/stop indexes, lines and columns, made by the
+// same token factory. Where KrsLexer would produce an error token (UNTERMINATED_STRING,
+// ERROR_CHAR) it stops and says so; parse_module then parses again with KrsLexer, which reports.
+// Keep in step with the grammar's lexer rules.
+class FastLexer final : public antlr4::TokenSource {
+ public:
+  FastLexer(antlr4::CharStream* input, std::string_view text, const antlr4::dfa::Vocabulary& vocabulary)
+      : input_(input), text_(text) {
+    literal_.fill(0);
+    for (std::size_t type = 1; type <= vocabulary.getMaxTokenType(); ++type) {
+      std::string name = vocabulary.getLiteralName(type);
+      if (name.size() < 3 || name.front() != '\'' || name.back() != '\'') continue;
+      std::string word = name.substr(1, name.size() - 2);
+      if (ascii_alpha(word[0])) keywords_.emplace(std::move(word), type);
+      else if (word.size() == 1) literal_[static_cast<unsigned char>(word[0])] = type;
+      else if (word.size() == 2) pairs_.emplace_back(word, type);
+    }
+    keywords_.emplace("and", KrsLexer::AND);
+    keywords_.emplace("or", KrsLexer::OR);
+    keywords_.emplace("not", KrsLexer::NOT);
+    pairs_.emplace_back("&&", KrsLexer::AND);
+    pairs_.emplace_back("||", KrsLexer::OR);
+    literal_['!'] = KrsLexer::NOT;
+  }
+
+  std::unique_ptr<antlr4::Token> nextToken() override {
+    const std::size_t n = text_.size();
+    while (pos_ < n) {
+      char c = text_[pos_];
+      if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+        std::size_t end = pos_;
+        while (end < n && (text_[end] == ' ' || text_[end] == '\t' || text_[end] == '\r' || text_[end] == '\n')) ++end;
+        advance(end);
+        continue;
+      }
+      if (c == '#' || (c == '/' && pos_ + 1 < n && text_[pos_ + 1] == '/')) {
+        std::size_t end = pos_;
+        while (end < n && text_[end] != '\r' && text_[end] != '\n') ++end;
+        advance(end);
+        continue;
+      }
+      if (c == '/' && pos_ + 1 < n && text_[pos_ + 1] == '*') {
+        std::size_t close = text_.find("*/", pos_ + 2);
+        if (close == std::string_view::npos) return stop();
+        advance(close + 2);
+        continue;
+      }
+      if (ascii_alpha(c) || c == '_') {
+        std::size_t end = pos_ + 1;
+        while (end < n && ((ascii_alpha(text_[end]) || ascii_digit(text_[end])) || text_[end] == '_' || text_[end] == '-')) ++end;
+        auto keyword = keywords_.find(text_.substr(pos_, end - pos_));
+        return emit(keyword != keywords_.end() ? keyword->second : std::size_t{KrsLexer::IDENT}, end);
+      }
+      if (ascii_digit(c)) return emit_number();
+      if (c == '"') {
+        std::size_t end = pos_ + 1;
+        while (end < n) {
+          char d = text_[end];
+          if (d == '"') return emit(KrsLexer::STRING, end + 1);
+          if (d == '\\') {
+            if (end + 1 >= n) break;
+            end += 2;
+          } else if (d == '\r' || d == '\n') {
+            break;
+          } else {
+            ++end;
+          }
+        }
+        return stop();  // UNTERMINATED_STRING
+      }
+      if (pos_ + 1 < n)
+        for (const auto& [pair, type] : pairs_)
+          if (c == pair[0] && text_[pos_ + 1] == pair[1]) return emit(type, pos_ + 2);
+      if (std::size_t type = literal_[static_cast<unsigned char>(c)]) return emit(type, pos_ + 1);
+      return stop();  // ERROR_CHAR
+    }
+    return eof();
+  }
+
+  std::size_t getLine() const override { return line_; }
+  std::size_t getCharPositionInLine() override { return column_; }
+  antlr4::CharStream* getInputStream() override { return input_; }
+  std::string getSourceName() override { return input_->getSourceName(); }
+  antlr4::TokenFactory<antlr4::CommonToken>* getTokenFactory() override {
+    return antlr4::CommonTokenFactory::DEFAULT.get();
+  }
+
+  // True when the input has something KrsLexer turns into an error token.
+  bool failed() const { return failed_; }
+
+ private:
+  static bool ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+  static bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
+
+  // IPV4 : DEC '.' DEC '.' DEC '.' DEC ('/' DEC)? ;  INT : '0x' [0-9a-fA-F_]+ | '0o' [0-7_]+ |
+  // '0b' [01_]+ | DEC ;  DEC : [0-9] [0-9_]* ;  the longest of them.
+  std::unique_ptr<antlr4::Token> emit_number() {
+    const std::size_t n = text_.size();
+    auto dec = [&](std::size_t at) {  // end of a DEC at `at`, or `at` when there is none
+      if (at >= n || !ascii_digit(text_[at])) return at;
+      std::size_t end = at + 1;
+      while (end < n && (ascii_digit(text_[end]) || text_[end] == '_')) ++end;
+      return end;
+    };
+    std::size_t end = dec(pos_);
+    std::size_t type = KrsLexer::INT;
+    std::size_t ip = end;
+    bool ipv4 = true;
+    for (int part = 0; part < 3 && ipv4; ++part) {
+      if (ip >= n || text_[ip] != '.' || dec(ip + 1) == ip + 1) ipv4 = false;
+      else ip = dec(ip + 1);
+    }
+    if (ipv4) {
+      if (ip < n && text_[ip] == '/' && dec(ip + 1) != ip + 1) ip = dec(ip + 1);
+      end = ip;
+      type = KrsLexer::IPV4;
+    } else if (text_[pos_] == '0' && pos_ + 2 < n) {
+      char base = text_[pos_ + 1];
+      auto digit = [&](char d) {
+        if (d == '_') return true;
+        if (base == 'x') return ascii_digit(d) || (d >= 'a' && d <= 'f') || (d >= 'A' && d <= 'F');
+        if (base == 'o') return d >= '0' && d <= '7';
+        return d == '0' || d == '1';
+      };
+      if ((base == 'x' || base == 'o' || base == 'b') && digit(text_[pos_ + 2])) {
+        std::size_t e = pos_ + 3;
+        while (e < n && digit(text_[e])) ++e;
+        end = std::max(end, e);
+      }
+    }
+    return emit(type, end);
+  }
+
+  std::unique_ptr<antlr4::Token> emit(std::size_t type, std::size_t end) {
+    auto t = antlr4::CommonTokenFactory::DEFAULT->create({this, input_}, type, "", antlr4::Token::DEFAULT_CHANNEL,
+                                                         pos_, end - 1, line_, column_);
+    advance(end);
+    return t;
+  }
+  std::unique_ptr<antlr4::Token> eof() {
+    return antlr4::CommonTokenFactory::DEFAULT->create({this, input_}, antlr4::Token::EOF, "",
+                                                       antlr4::Token::DEFAULT_CHANNEL, text_.size(), text_.size() - 1,
+                                                       line_, column_);
+  }
+  std::unique_ptr<antlr4::Token> stop() {
+    failed_ = true;
+    pos_ = text_.size();
+    return eof();
+  }
+  void advance(std::size_t end) {
+    for (; pos_ < end; ++pos_) {
+      if (text_[pos_] == '\n') {
+        ++line_;
+        column_ = 0;
+      } else {
+        ++column_;
+      }
+    }
+  }
+
+  antlr4::CharStream* input_;
+  std::string_view text_;
+  std::size_t pos_ = 0, line_ = 1, column_ = 0;
+  bool failed_ = false;
+  std::array<std::size_t, 256> literal_;                    // one-character literal tokens
+  std::vector<std::pair<std::string, std::size_t>> pairs_;  // two-character ones
+  std::map<std::string, std::size_t, std::less<>> keywords_;
 };
 
 // Describes the tokens the parser could have accepted, in words: soft keywords collapse into
@@ -113,6 +289,14 @@ std::string describe_expected(antlr4::Parser* parser) {
   return out;
 }
 
+// Counts syntax errors without reporting them (the fast path's listener).
+struct ErrorCounter final : antlr4::BaseErrorListener {
+  void syntaxError(antlr4::Recognizer*, antlr4::Token*, size_t, size_t, const std::string&, std::exception_ptr) override {
+    ++errors;
+  }
+  std::size_t errors = 0;
+};
+
 class DiagnosticListener final : public antlr4::BaseErrorListener {
  public:
   DiagnosticListener(const SourceFile& file, const OffsetMap& offsets, DiagnosticEngine& diags)
@@ -159,6 +343,14 @@ class DiagnosticListener final : public antlr4::BaseErrorListener {
   const OffsetMap& offsets_;
   DiagnosticEngine& diags_;
 };
+
+// The text of a parse tree node: its token's text when it spans one token (what getText()
+// returns then, without its per-child concatenation).
+std::string text_of(antlr4::ParserRuleContext* c) {
+  antlr4::Token* start = c->getStart();
+  if (start && start == c->getStop() && start->getType() != antlr4::Token::EOF) return start->getText();
+  return c->getText();
+}
 
 std::string unescape(const std::string& quoted) {
   std::string out;
@@ -222,7 +414,7 @@ class AstBuilder {
   SourceRange range(antlr4::Token* t) const {
     return {&file_, offsets_.byte(t->getStartIndex()), offsets_.byte(t->getStopIndex() + 1)};
   }
-  ast::Name name(KrsParser::IdentContext* c) const { return {c->getText(), range(c)}; }
+  ast::Name name(KrsParser::IdentContext* c) const { return {text_of(c), range(c)}; }
 
   ast::Policy* policy(KrsParser::PolicyDeclContext* p) {
     if (!p->ident()) return nullptr;
@@ -244,7 +436,7 @@ class AstBuilder {
             } else if (auto* lb = dynamic_cast<KrsParser::LabelsSelectorContext*>(part)) {
               for (auto* pair : lb->labelPair()) {
                 if (!pair->key || !pair->val) continue;
-                std::string key = pair->key->STRING() ? unescape(pair->key->getText()) : pair->key->getText();
+                std::string key = pair->key->STRING() ? unescape(text_of(pair->key)) : text_of(pair->key);
                 target->labels.push_back({ast::Name{key, range(pair->key)}, unescape(pair->val->getText())});
               }
             }
@@ -463,7 +655,7 @@ class AstBuilder {
     if (!o->ident().empty()) {
       // `file.f_inode.i_size`: one name with dots (a typed hook argument chain, resolved by sema).
       std::string text;
-      for (auto* id : o->ident()) text += (text.empty() ? "" : ".") + id->getText();
+      for (auto* id : o->ident()) text += (text.empty() ? "" : ".") + text_of(id);
       return ctx_.make<ast::NameValue>(range(o), text);
     }
     return o->literal() ? literal(o->literal()) : nullptr;
@@ -480,7 +672,7 @@ class AstBuilder {
     }
     if (auto* lv = dynamic_cast<KrsParser::LiteralValueContext*>(v)) return literal(lv->literal());
     if (auto* nv = dynamic_cast<KrsParser::NameValueContext*>(v))
-      return nv->ident() ? ctx_.make<ast::NameValue>(r, nv->ident()->getText()) : nullptr;
+      return nv->ident() ? ctx_.make<ast::NameValue>(r, text_of(nv->ident())) : nullptr;
     if (auto* list = dynamic_cast<KrsParser::ListValueContext*>(v)) {
       std::vector<ast::Value*> items;
       for (auto* item : list->value())
@@ -493,11 +685,11 @@ class AstBuilder {
   ast::Value* literal(KrsParser::LiteralContext* l) {
     if (!l) return nullptr;
     SourceRange r = range(l);
-    if (l->STRING()) return ctx_.make<ast::StringValue>(r, unescape(l->getText()));
-    if (l->IPV4()) return ctx_.make<ast::Ipv4Value>(r, l->getText());
+    if (l->STRING()) return ctx_.make<ast::StringValue>(r, unescape(text_of(l)));
+    if (l->IPV4()) return ctx_.make<ast::Ipv4Value>(r, text_of(l));
     if (l->TRUE()) return ctx_.make<ast::BoolValue>(r, true);
     if (l->FALSE()) return ctx_.make<ast::BoolValue>(r, false);
-    return integer(l->getText(), r);
+    return integer(text_of(l), r);
   }
 
   ast::Value* integer(const std::string& text, SourceRange r) {
@@ -531,29 +723,47 @@ class AstBuilder {
 };
 
 // Refuses input nested deeper than the parser's recursion can safely take.
-bool check_nesting(antlr4::CommonTokenStream& tokens, const SourceFile& file, const OffsetMap& offsets,
-                   DiagnosticEngine& diags, unsigned limit) {
+// Reports to `diags` unless it is null.
+bool check_nesting(antlr4::CommonTokenStream& tokens, const antlr4::dfa::Vocabulary& vocabulary, const SourceFile& file,
+                   const OffsetMap& offsets, DiagnosticEngine* diags, unsigned limit) {
   tokens.fill();
+  // The one-character literal of each token type ('(' ...), 0 for the others; stray characters
+  // (ERROR_CHAR) are looked at by their text.
+  std::vector<char> literal(vocabulary.getMaxTokenType() + 1, 0);
+  for (std::size_t type = 0; type < literal.size(); ++type) {
+    std::string name = vocabulary.getLiteralName(type);
+    if (name.size() == 3 && name.front() == '\'' && name.back() == '\'') literal[type] = name[1];
+  }
+  auto symbol = [&](antlr4::Token* t) -> char {
+    std::size_t type = t->getType();
+    if (type == KrsLexer::ERROR_CHAR) {
+      std::string text = t->getText();
+      return text.size() == 1 ? text[0] : 0;
+    }
+    return type < literal.size() ? literal[type] : 0;
+  };
   unsigned depth = 0;
   unsigned operators = 0;  // and/or/not in the current statement: each adds a level to the trees
   for (antlr4::Token* t : tokens.getTokens()) {
-    std::string text = t->getText();
+    char c = symbol(t);
     if (t->getType() == KrsLexer::AND || t->getType() == KrsLexer::OR || t->getType() == KrsLexer::NOT) {
       if (++operators > limit * 4) {
-        diags.error({&file, offsets.byte(t->getStartIndex()), offsets.byte(t->getStopIndex() + 1)},
-                    "condition has more than " + std::to_string(limit * 4) + " and/or/not operators");
+        if (diags)
+          diags->error({&file, offsets.byte(t->getStartIndex()), offsets.byte(t->getStopIndex() + 1)},
+                       "condition has more than " + std::to_string(limit * 4) + " and/or/not operators");
         return false;
       }
-    } else if (text == ";") {
+    } else if (c == ';') {
       operators = 0;
     }
-    if (text == "(" || text == "[" || text == "{") {
+    if (c == '(' || c == '[' || c == '{') {
       if (++depth > limit) {
-        diags.error({&file, offsets.byte(t->getStartIndex()), offsets.byte(t->getStopIndex() + 1)},
-                    "nesting deeper than " + std::to_string(limit) + " levels");
+        if (diags)
+          diags->error({&file, offsets.byte(t->getStartIndex()), offsets.byte(t->getStopIndex() + 1)},
+                       "nesting deeper than " + std::to_string(limit) + " levels");
         return false;
       }
-    } else if ((text == ")" || text == "]" || text == "}") && depth > 0) {
+    } else if ((c == ')' || c == ']' || c == '}') && depth > 0) {
       --depth;
     }
   }
@@ -589,9 +799,36 @@ ast::Module* parse_module(const SourceFile& file, ast::AstContext& ctx, Diagnost
   OffsetMap offsets(file.text());
   antlr4::ANTLRInputStream input(file.text());
   KrsLexer lexer(&input);
-  antlr4::CommonTokenStream tokens(&lexer);
   lexer.removeErrorListeners();
-  if (!check_nesting(tokens, file, offsets, diags, options.max_nesting)) return empty();
+  if (offsets.ascii()) {
+    // Fast path: the hand-written lexer, diagnostics off. Anything to report (an error token, too
+    // deep nesting, a syntax error) and the input is parsed again below, by KrsLexer, reporting.
+    FastLexer fast(&input, file.text(), lexer.getVocabulary());
+    antlr4::CommonTokenStream tokens(&fast);
+    if (check_nesting(tokens, lexer.getVocabulary(), file, offsets, nullptr, options.max_nesting) && !fast.failed()) {
+      KrsParser parser(&tokens);
+      ErrorCounter counter;
+      parser.removeErrorListeners();
+      parser.addErrorListener(&counter);
+      // No recovery on this path (and no per-rule resynchronization, which only matters after an
+      // error): the first syntax error cancels the parse.
+      parser.setErrorHandler(std::make_shared<antlr4::BailErrorStrategy>());
+      KrsParser::FileContext* tree = nullptr;
+      try {
+        tree = parser.file();
+      } catch (const antlr4::ParseCancellationException&) {
+        tree = nullptr;
+      }
+      if (tree && counter.errors == 0) {
+        AstBuilder builder(file, offsets, ctx, diags);
+        return builder.build(tree);
+      }
+    }
+    input.reset();
+  }
+
+  antlr4::CommonTokenStream tokens(&lexer);
+  if (!check_nesting(tokens, lexer.getVocabulary(), file, offsets, &diags, options.max_nesting)) return empty();
 
   KrsParser parser(&tokens);
   DiagnosticListener listener(file, offsets, diags);

@@ -34,34 +34,68 @@ std::string hex(std::uint64_t v) {
 
 }  // namespace
 
-std::string matcher_text(const Matcher& m, const Type& type) {
-  std::string s;
+namespace {
+
+void append_matcher(std::string& s, const Matcher& m, const Type& type) {
   switch (m.kind) {
     case Matcher::Kind::int_set:
-      for (const IntRange& r : m.ints)
-        s += (s.empty() ? "" : ", ") + (r.lo == r.hi ? int_text(r.lo, type) : int_text(r.lo, type) + ".." + int_text(r.hi, type));
-      return "in {" + s + "}";
-    case Matcher::Kind::addr_set:
-      for (const Cidr& c : m.cidrs) s += (s.empty() ? "" : ", ") + c.text();
-      return "in {" + s + "}";
-    case Matcher::Kind::path_set:
-      for (const PathPattern& p : m.paths) {
-        const char* kind = p.kind == PathPattern::Kind::exact ? "exact " : p.kind == PathPattern::Kind::subtree ? "subtree " : "glob ";
-        s += (s.empty() ? "" : ", ") + std::string(kind) + quote(p.text);
+      s += "in {";
+      for (std::size_t i = 0; i < m.ints.size(); ++i) {
+        if (i) s += ", ";
+        s += int_text(m.ints[i].lo, type);
+        if (m.ints[i].lo != m.ints[i].hi) {
+          s += "..";
+          s += int_text(m.ints[i].hi, type);
+        }
       }
-      return "in {" + s + "}";
+      s += '}';
+      return;
+    case Matcher::Kind::addr_set:
+      s += "in {";
+      for (std::size_t i = 0; i < m.cidrs.size(); ++i) {
+        if (i) s += ", ";
+        s += m.cidrs[i].text();
+      }
+      s += '}';
+      return;
+    case Matcher::Kind::path_set:
+      s += "in {";
+      for (std::size_t i = 0; i < m.paths.size(); ++i) {
+        const PathPattern& p = m.paths[i];
+        if (i) s += ", ";
+        s += p.kind == PathPattern::Kind::exact ? "exact " : p.kind == PathPattern::Kind::subtree ? "subtree " : "glob ";
+        append_quoted(s, p.text);
+      }
+      s += '}';
+      return;
     case Matcher::Kind::string_set:
-      for (const std::string& str : m.strings) s += (s.empty() ? "" : ", ") + quote(str);
-      return "in {" + s + "}";
-    case Matcher::Kind::flags_all: return "has-all " + hex(m.mask);
-    case Matcher::Kind::flags_any: return "has-any " + hex(m.mask);
-    case Matcher::Kind::boolean: return m.value ? "is true" : "is false";
+      s += "in {";
+      for (std::size_t i = 0; i < m.strings.size(); ++i) {
+        if (i) s += ", ";
+        append_quoted(s, m.strings[i]);
+      }
+      s += '}';
+      return;
+    case Matcher::Kind::flags_all: s += "has-all " + hex(m.mask); return;
+    case Matcher::Kind::flags_any: s += "has-any " + hex(m.mask); return;
+    case Matcher::Kind::boolean: s += m.value ? "is true" : "is false"; return;
   }
-  return "?";
+  s += '?';
+}
+
+}  // namespace
+
+std::string matcher_text(const Matcher& m, const Type& type) {
+  std::string s;
+  append_matcher(s, m, type);
+  return s;
 }
 
 std::string constraint_text(const Constraint& c) {
-  return c.field + (c.negated ? " not " : " ") + matcher_text(c.matcher, c.type);
+  std::string s = c.field;
+  s += c.negated ? " not " : " ";
+  append_matcher(s, c.matcher, c.type);
+  return s;
 }
 
 void print(const PolicySet& set, std::ostream& out, const PrintOptions& options) {

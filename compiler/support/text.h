@@ -6,9 +6,10 @@
 
 namespace krsie {
 
-// `s` in double quotes with ", \, newline and tab escaped: one line, readable, FileCheck-able.
-inline std::string quote(std::string_view s) {
-  std::string out = "\"";
+// Appends `s` in double quotes with ", \, newline and tab escaped: one line, readable,
+// FileCheck-able.
+inline void append_quoted(std::string& out, std::string_view s) {
+  out += '"';
   for (char c : s) {
     if (c == '\n') {
       out += "\\n";
@@ -19,7 +20,13 @@ inline std::string quote(std::string_view s) {
       out += c;
     }
   }
-  return out + "\"";
+  out += '"';
+}
+
+inline std::string quote(std::string_view s) {
+  std::string out;
+  append_quoted(out, s);
+  return out;
 }
 
 }  // namespace krsie
