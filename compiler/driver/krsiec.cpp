@@ -66,7 +66,19 @@ int main(int argc, char** argv) {
   app.add_option("--btf", btf_path,
                  "kernel BTF that typed hook argument chains (file.f_inode.i_size) are checked against")
       ->capture_default_str();
-  app.add_flag("--timings", timings, "with --backend=llvm: print IR build and code generation times to stderr");
+  app.add_flag("--timings", timings, "with --backend=llvm: print IR build, code generation and object analysis times to stderr");
+  std::string stats;
+  app.add_flag("--stats{text}", stats,
+               "with --backend=llvm: print per-program statistics to stdout (BPF instructions, stack and combined "
+               "stack, helper calls, maps, CO-RE relocations, instructions per rule line); --stats=json: the same "
+               "as JSON with stable keys. The object is still written with -o")
+      ->check(CLI::IsMember({"text", "json"}));
+  std::uint64_t max_insns = krsie::backend::k_default_max_insns;
+  app.add_option("--max-insns", max_insns,
+                 "with --backend=llvm: refuse a program (with its subprograms) of more BPF instructions than this, "
+                 "at the rule contributing most; the kernel's own limit is 1000000")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -123,7 +135,12 @@ int main(int argc, char** argv) {
               << " policies; choose one with --policy NAME (one policy per object)\n";
     return k_exit_errors;
   }
-  if (emit == "llvm" || emit == "asm" || backend == "llvm") {
+  bool llvm_backend = emit == "llvm" || emit == "asm" || backend == "llvm";
+  if (!stats.empty() && !llvm_backend) {
+    std::cerr << "krsiec: error: --stats needs --backend=llvm\n";
+    return 2;
+  }
+  if (llvm_backend) {
     // The specialized backend (first slice: network, capability and identity hooks).
     auto kind = emit == "llvm"  ? krsie::backend::LlvmEmit::ir
                 : emit == "asm" ? krsie::backend::LlvmEmit::assembly
@@ -131,6 +148,7 @@ int main(int argc, char** argv) {
     if (emit == "maps") kind = krsie::backend::LlvmEmit::ir;  // only the map contents are printed
     krsie::backend::LlvmOptions llvm_options;
     llvm_options.btf_path = btf_path;
+    llvm_options.max_insns = max_insns;
     auto compiled = krsie::backend::compile_llvm(*policy, kind, diags, llvm_options);
     if (!compiled) return fail();
     if (emit == "maps") {
@@ -139,9 +157,14 @@ int main(int argc, char** argv) {
     }
     if (timings)
       std::cerr << "krsiec: llvm backend: IR build " << compiled->build_ms << " ms, optimization + codegen "
-                << compiled->codegen_ms << " ms\n";
+                << compiled->codegen_ms << " ms, object analysis " << compiled->stats_ms << " ms\n";
+    auto print_stats = [&] {
+      if (stats == "json") krsie::backend::print_stats_json(compiled->stats, max_insns, std::cout);
+      else if (stats == "text") krsie::backend::print_stats_text(compiled->stats, max_insns, std::cout);
+    };
     if (kind != krsie::backend::LlvmEmit::object) {
       std::cout << compiled->text;
+      print_stats();
       return 0;
     }
     if (output.empty()) output = policy->name + ".o";
@@ -153,6 +176,7 @@ int main(int argc, char** argv) {
       std::cerr << "krsiec: error: " << error << "\n";
       return k_exit_errors;
     }
+    print_stats();
     return 0;
   }
   auto generic = krsie::backend::lower_generic(*policy, diags);

@@ -2,7 +2,9 @@
 // (codegen.cpp) + runtime library (runtime_link.cpp) -> optimization pipeline (PassBuilder: the
 // BPF target's CO-RE passes run there) -> BPF object or assembly. The set tables (path automata,
 // address tries, string sets, exact-path inodes) are those of the generic lowering, so an LLVM
-// object carries the same map contents as a generic one, minus the rule table.
+// object carries the same map contents as a generic one, minus the rule table. Every compile
+// then analyzes the object (stats.cpp) and refuses what the verifier would: a call chain above
+// 512 bytes of stack, a program above the instruction budget, a loop outside bpf_loop.
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/TargetRegistry.h>
@@ -10,11 +12,16 @@
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/Target/TargetOptions.h>
+#include <llvm/Transforms/Utils/Cloning.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 
 #include "backend/llvm/codegen.h"
 #include "backend/llvm/lowering.h"
+#include "backend/llvm/stats.h"
+#include "backend/llvm/stats_ir.h"
 #include "backend/llvm/llvm_backend.h"
 #include "backend/llvm_info.h"
 #include "krsie_abi.h"
@@ -27,12 +34,114 @@ double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
+// The .krs lines of each program's rules, as the object's line table names them (module.cpp:
+// DIFile = the file name without directory).
+std::vector<ProgramRules> program_rules(const std::vector<llvmbe::HookCode>& hooks) {
+  std::vector<ProgramRules> out;
+  for (const llvmbe::HookCode& h : hooks) {
+    ProgramRules p{"krsie_" + h.name, {}};
+    for (const llvmbe::RuleCode& r : h.rules)
+      if (r.origin.file)
+        p.rules.push_back({std::filesystem::path(r.origin.file->name()).filename().string(),
+                           r.origin.file->line_col(r.origin.begin).line, r.id});
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+// The verifier-limit predictions (docs/llvm-backend.md, "--stats"): diagnostics at the rules.
+bool check_limits(const ObjectStats& stats, const std::vector<llvmbe::HookCode>& hooks, std::uint64_t max_insns,
+                  const pir::Policy& policy, DiagnosticEngine& diags) {
+  if (!stats.error.empty()) {
+    diags.error(policy.origin, "LLVM backend: internal error, cannot analyze the generated object: " + stats.error);
+    return false;
+  }
+  bool ok = true;
+  std::uint64_t budget = std::min(max_insns, k_bpf_complexity_limit);
+  for (const FunctionStats& f : stats.functions) {
+    if (!f.program) continue;
+    auto hook = std::find_if(hooks.begin(), hooks.end(), [&](const auto& h) { return "krsie_" + h.name == f.name; });
+    SourceRange at = hook != hooks.end() ? hook->origin : policy.origin;
+    if (f.combined_stack > k_bpf_max_stack) {
+      diags.error(at, "program " + f.name + ": " + std::to_string(f.combined_stack) + " bytes of stack in its call chain (" +
+                          std::to_string(f.stack) + " in the program" +
+                          (f.deepest_callee.empty() ? std::string() : ", with " + f.deepest_callee) +
+                          "), above the kernel's limit of " + std::to_string(k_bpf_max_stack) + " bytes")
+          .hint("the verifier would refuse this program; this is a limit of the runtime library, not of the policy");
+      ok = false;
+    }
+    if (f.generated_back_edges > 0) {
+      diags.error(at, "LLVM backend: internal error, program " + f.name + " has " +
+                          std::to_string(f.generated_back_edges) +
+                          " loop(s) in the code of its rules; the rule chain is straight-line by construction");
+      ok = false;
+    }
+    if (f.loaded_insns > budget) {
+      // The rule line contributing most (ties: the first in source order).
+      const RuleLineStats* top = nullptr;
+      for (const RuleLineStats& r : f.rules)
+        if (!top || r.insns > top->insns) top = &r;
+      SourceRange rule_at = at;
+      if (top && hook != hooks.end())
+        for (const llvmbe::RuleCode& r : hook->rules)
+          if (!top->rule_ids.empty() && r.id == top->rule_ids.front()) rule_at = r.origin;
+      std::string limit = budget == k_bpf_complexity_limit && max_insns >= k_bpf_complexity_limit
+                              ? "the kernel's limit of " + std::to_string(budget) + " (BPF_COMPLEXITY_LIMIT_INSNS)"
+                              : "the budget of " + std::to_string(budget) + " (--max-insns)";
+      std::string msg = "program " + f.name + ": " + std::to_string(f.loaded_insns) + " instructions, above " + limit;
+      if (top) msg += "; the rule at this line contributes " + std::to_string(top->insns);
+      diags.error(rule_at, msg)
+          .note({}, "the rules of this hook take " + std::to_string(f.rule_insns) + " instructions, the runtime library and glue " +
+                        std::to_string(f.loaded_insns - f.rule_insns) + "; nothing is written (the verifier walks branches, so it processes more " +
+                        "instructions than the program has)")
+          .hint("split the policy into several policies (one object each), or merge rules with the same decision into "
+                "one rule over a set (`port in [...]`, a path or address set)");
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+// Before code generation: a program whose optimized IR already exceeds the budget, or the reach
+// of BPF jumps, is refused at its largest rule (the BPF target would abort the process on jumps
+// it cannot encode, after minutes of code generation for such a policy).
+bool check_ir_sizes(const llvm::Module& module, const std::vector<llvmbe::HookCode>& hooks,
+                    const std::vector<ProgramRules>& rules, std::uint64_t max_insns, const pir::Policy& policy,
+                    DiagnosticEngine& diags) {
+  bool ok = true;
+  std::uint64_t budget = std::min({max_insns, k_bpf_complexity_limit, k_ir_guard});
+  for (const llvmbe::IrProgramSize& p : llvmbe::ir_program_sizes(module, rules)) {
+    if (p.insns <= budget) continue;
+    auto hook = std::find_if(hooks.begin(), hooks.end(), [&](const auto& h) { return "krsie_" + h.name == p.program; });
+    SourceRange at = hook != hooks.end() ? hook->origin : policy.origin;
+    const RuleLineStats* top = nullptr;
+    for (const RuleLineStats& r : p.rules)
+      if (!top || r.insns > top->insns) top = &r;
+    if (top && hook != hooks.end())
+      for (const llvmbe::RuleCode& r : hook->rules)
+        if (!top->rule_ids.empty() && r.id == top->rule_ids.front()) at = r.origin;
+    std::string limit = budget == k_ir_guard && max_insns > k_ir_guard
+                            ? "above what BPF jumps reach (" + std::to_string(k_bpf_jump_range) + " instructions)"
+                            : "above the budget of " + std::to_string(budget) + " (--max-insns)";
+    std::string msg = "program " + p.program + ": about " + std::to_string(p.insns) +
+                      " instructions (optimized IR, before code generation), " + limit;
+    if (top) msg += "; the rule at this line contributes " + std::to_string(top->insns);
+    diags.error(at, msg)
+        .note({}, "estimated before code generation (about 1.2 BPF instructions per IR instruction); nothing is written")
+        .hint("split the policy into several policies (one object each), or merge rules with the same decision into "
+              "one rule over a set (`port in [...]`, a path or address set)");
+    ok = false;
+  }
+  return ok;
+}
+
 }  // namespace
 
 bool llvm_backend_supports_hook(const std::string& hook) { return hook_abi_id(hook).has_value(); }
 
 std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emit, DiagnosticEngine& diags,
                                          const LlvmOptions& options) {
+  const std::uint64_t max_insns = options.max_insns;
   if (!llvmbe::check_supported(policy, diags)) return std::nullopt;
   for (const pir::Hook& h : policy.hooks)
     for (const pir::Rule& r : h.rules)
@@ -98,26 +207,44 @@ std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emi
     llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2);
     mpm.run(*module, mam);
   }
+  const std::vector<ProgramRules> rule_lines = program_rules(*hooks);
+  if (!check_ir_sizes(*module, *hooks, rule_lines, max_insns, policy, diags)) return std::nullopt;
+  auto emit_file = [&](llvm::Module& mod, llvm::CodeGenFileType type, llvm::SmallVector<char, 0>& buffer) {
+    llvm::raw_svector_ostream os(buffer);
+    llvm::legacy::PassManager pm;
+    if (tm->addPassesToEmitFile(pm, os, nullptr, type)) return false;
+    pm.run(mod);
+    return true;
+  };
+  // The object is needed for the limit checks whatever is emitted: the IR is printed before code
+  // generation; assembly is generated from the module, the object from a copy of it.
   if (emit == LlvmEmit::ir) {
     llvm::raw_string_ostream os(out.text);
     module->print(os, nullptr);
-    out.codegen_ms = ms_since(t1);
-    return out;
   }
-  llvm::SmallVector<char, 0> buffer;
-  llvm::raw_svector_ostream os(buffer);
-  llvm::legacy::PassManager pm;
-  auto type = emit == LlvmEmit::assembly ? llvm::CodeGenFileType::AssemblyFile : llvm::CodeGenFileType::ObjectFile;
-  if (tm->addPassesToEmitFile(pm, os, nullptr, type)) {
+  std::unique_ptr<llvm::Module> asm_module;
+  if (emit == LlvmEmit::assembly) asm_module = llvm::CloneModule(*module);
+  llvm::SmallVector<char, 0> object;
+  if (!emit_file(*module, llvm::CodeGenFileType::ObjectFile, object)) {
     diags.error(policy.origin, "LLVM backend: the BPF target cannot emit this file type");
     return std::nullopt;
   }
-  pm.run(*module);
+  out.elf.assign(object.begin(), object.end());
+  if (asm_module) {
+    llvm::SmallVector<char, 0> text;
+    if (!emit_file(*asm_module, llvm::CodeGenFileType::AssemblyFile, text)) {
+      diags.error(policy.origin, "LLVM backend: the BPF target cannot emit this file type");
+      return std::nullopt;
+    }
+    out.text.assign(text.begin(), text.end());
+  }
   out.codegen_ms = ms_since(t1);
-  if (emit == LlvmEmit::assembly)
-    out.text.assign(buffer.begin(), buffer.end());
-  else
-    out.elf.assign(buffer.begin(), buffer.end());
+
+  auto t2 = std::chrono::steady_clock::now();
+  out.stats = analyze_bpf_object(out.elf, rule_lines);
+  out.stats_ms = ms_since(t2);
+  if (!check_limits(out.stats, *hooks, max_insns, policy, diags)) return std::nullopt;
+  if (emit != LlvmEmit::object) out.elf.clear();
   return out;
 }
 
