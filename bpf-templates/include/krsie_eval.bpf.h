@@ -232,8 +232,16 @@ static __always_inline __u64 path_mask(struct krsie_eval *e, struct dentry *d, s
 static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 which, struct dentry *d,
                                        struct vfsmount *mnt, const struct krsie_hook_conf *conf)
 {
-  if (!conf || which >= 3 || conf->dfa[which & 3] == KRSIE_DFA_DEAD || !d)
+  if (!conf || which >= 3 || !d)
     return;
+  if (conf->dfa[which & 3] == KRSIE_DFA_DEAD) {
+    /* No rule tests this path: no walk, but events still name the object by its leaf. */
+    if (which == 0 && !e->leaf[0]) {
+      struct qstr name = BPF_CORE_READ(d, d_name);
+      bpf_probe_read_kernel_str(e->leaf, sizeof(e->leaf), name.name);
+    }
+    return;
+  }
   __u64 mask = path_mask(e, d, mnt, conf->dfa[which & 3]);
   /* The same file under another name (hard link, bind mount) keeps its exact rules' sets. */
   struct inode *inode = BPF_CORE_READ(d, d_inode);
