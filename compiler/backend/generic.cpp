@@ -235,7 +235,7 @@ class Lowering {
     if (id == hook_ids().end() || !catalogue) {
       failed_ = true;
       SourceRange at = h.rules.empty() ? policy_.origin : origin_of(h.rules.front().id);
-      diags_.error(at, "hook '" + h.name + "' has no generic template: this rule needs the LLVM backend (--backend=llvm)");
+      diags_.error(at, "hook '" + h.name + "' has no field extraction in either backend yet (only the 30 hooks of the posture domains compile to an object)");
       return;
     }
     HookState hs;
