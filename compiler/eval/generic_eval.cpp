@@ -1,5 +1,7 @@
 #include "eval/generic_eval.h"
 
+#include "pir/matchers.h"
+
 #include <cstring>
 
 #include "krsie_abi.h"
@@ -39,19 +41,6 @@ bool prefix_match(const std::array<std::uint8_t, 16>& net, std::uint32_t bits, c
   return true;
 }
 
-// Components of a normalized absolute path, root first.
-std::vector<std::string> components(const std::string& path) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    std::size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -111,13 +100,13 @@ struct Walker {
   // stopping at a dead state; the root itself is fed as one '/'.
   std::uint64_t mask(const std::string& path, std::uint32_t start, bool* too_deep) const {
     if (start == KRSIE_DFA_DEAD) return 0;
-    std::vector<std::string> parts = components(path);
+    std::vector<std::string_view> parts = pir::components(path);
     std::uint32_t state = start;
     std::uint32_t fed = 0, iterations = 0;
     bool done = false;
     for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
       if (iterations++ >= KRSIE_MAX_PATH_DEPTH * 2) break;
-      std::string name = it->substr(0, 255);
+      std::string_view name = it->substr(0, 255);
       for (std::size_t i = 0; i < name.size(); ++i) {
         state = step(state, static_cast<std::uint8_t>(name[name.size() - 1 - i]));
         if (state == KRSIE_DFA_DEAD) break;

@@ -93,18 +93,6 @@ bool component_match(std::string_view p, std::string_view s) {
   return pi == p.size();
 }
 
-std::vector<std::string_view> components(std::string_view path) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < path.size()) {
-    while (i < path.size() && path[i] == '/') ++i;
-    std::size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
 
 bool glob_components(const std::vector<std::string_view>& p, std::size_t pi,
                      const std::vector<std::string_view>& s, std::size_t si) {
@@ -329,6 +317,19 @@ std::optional<Matcher> unite(const Matcher& a, const Matcher& b) {
   }
   normalize(m);
   return m;
+}
+
+std::vector<std::string_view> components(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    std::size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
 }
 
 }  // namespace krsie::pir

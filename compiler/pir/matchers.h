@@ -36,4 +36,7 @@ std::optional<Cidr> parse_cidr(std::string_view text, bool* had_host_bits = null
 // Classifies and normalizes a path pattern; on error returns nullopt and sets `error`.
 std::optional<PathPattern> parse_path_pattern(std::string_view text, std::string* error);
 
+// Components of a normalized absolute path, root first ("/a/b" -> a, b; "/" -> none).
+std::vector<std::string_view> components(std::string_view path);
+
 }  // namespace krsie::pir
