@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #endif
 
-#define KRSIE_ABI_VERSION 3
+#define KRSIE_ABI_VERSION 4
 
 /* Capacity limits, documented in docs/architecture.md and docs/loader.md. */
 #define KRSIE_MAX_TARGETS 4096     /* target cgroups across all policies of one object */
@@ -62,7 +62,28 @@ enum krsie_hook {
   KRSIE_HOOK_KERNEL_MODULE_REQUEST = 28,
   KRSIE_HOOK_BPF = 29,
   KRSIE_HOOK_TASK_KILL = 30,
-  KRSIE_HOOK_MAX = 31,
+  KRSIE_HOOK_GENERIC_END = 31, /* hooks below have a generic program */
+  /* Hooks only the LLVM backend compiles (field extraction in krsie_eval.bpf.h, no generic program). */
+  KRSIE_HOOK_BPRM_CREDS_FOR_EXEC = 31,
+  KRSIE_HOOK_FILE_MPROTECT = 32,
+  KRSIE_HOOK_MMAP_FILE = 33,
+  KRSIE_HOOK_VM_ENOUGH_MEMORY = 34,
+  KRSIE_HOOK_FILE_PERMISSION = 35,
+  KRSIE_HOOK_FILE_IOCTL = 36,
+  KRSIE_HOOK_INODE_CREATE = 37,
+  KRSIE_HOOK_INODE_LINK = 38,
+  KRSIE_HOOK_INODE_MKDIR = 39,
+  KRSIE_HOOK_INODE_RENAME = 40,
+  KRSIE_HOOK_INODE_RMDIR = 41,
+  KRSIE_HOOK_INODE_SYMLINK = 42,
+  KRSIE_HOOK_INODE_UNLINK = 43,
+  KRSIE_HOOK_LOCKED_DOWN = 44,
+  KRSIE_HOOK_SB_UMOUNT = 45,
+  KRSIE_HOOK_SOCKET_POST_CREATE = 46,
+  KRSIE_HOOK_SOCKET_RECVMSG = 47,
+  KRSIE_HOOK_TASK_ALLOC = 48,
+  KRSIE_HOOK_TASK_FREE = 49,
+  KRSIE_HOOK_MAX = 50,
 };
 
 /* ---- generations ---------------------------------------------------------------------------

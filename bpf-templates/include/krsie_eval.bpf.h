@@ -159,13 +159,19 @@ static long walk_component(__u32 index, struct walk_ctx *w)
 {
   struct dentry *d = w->d;
   struct vfsmount *mnt = w->mnt;
-  if (!d || !mnt || !w->e) {
+  if (!d || !w->e) {
     w->done = 1;
     return 1;
   }
-  struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt_root);
   struct dentry *parent = BPF_CORE_READ(d, d_parent);
-  if (d == mnt_root || d == parent) {
+  if (!mnt) {
+    /* No mount (the inode_* hooks): the path within the dentry's filesystem, up to its root. */
+    if (d == parent) {
+      w->done = 1;
+      return 1;
+    }
+  } else if (d == parent || d == BPF_CORE_READ(mnt, mnt_root)) {
+    struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt_root);
     struct mount *m = container_of(mnt, struct mount, mnt);
     struct mount *up = BPF_CORE_READ(m, mnt_parent);
     if (d != mnt_root || up == m || !up) {
@@ -794,6 +800,129 @@ KRSIE_FIELDS(bpf, int cmd, union bpf_attr *attr, unsigned int size)
 {
   set_field(e, 0, (__u64)(__s64)cmd);
   set_field(e, 1, size);
+}
+
+/* ---- hooks only the LLVM backend compiles (no generic program; field order as in the hook
+ * catalogue, compiler/sema/hook_catalog.cpp) -------------------------------------------------- */
+
+KRSIE_FIELDS(bprm_creds_for_exec, struct linux_binprm *bprm)
+{
+  struct file *file = BPF_CORE_READ(bprm, file);
+  if (file) {
+    path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+    inode_info(e, BPF_CORE_READ(file, f_inode), KRSIE_F_IS_OWNER);
+  }
+  string_field(e, 1, BPF_CORE_READ(bprm, filename));
+}
+
+KRSIE_FIELDS(file_mprotect, struct vm_area_struct *vma, unsigned long reqprot, unsigned long prot)
+{
+  set_field(e, 0, reqprot);
+  set_field(e, 1, prot);
+  struct file *file = BPF_CORE_READ(vma, vm_file);
+  if (file) {
+    path_field(e, 2, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+    inode_info(e, BPF_CORE_READ(file, f_inode), KRSIE_F_IS_OWNER);
+  }
+}
+
+KRSIE_FIELDS(mmap_file, struct file *file, unsigned long reqprot, unsigned long prot, unsigned long flags)
+{
+  if (file) {
+    path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+    inode_info(e, BPF_CORE_READ(file, f_inode), KRSIE_F_IS_OWNER);
+  }
+  set_field(e, 1, reqprot);
+  set_field(e, 2, prot);
+  set_field(e, 3, flags);
+}
+
+KRSIE_FIELDS(vm_enough_memory, struct mm_struct *mm, long pages)
+{
+  set_field(e, 0, (__u64)pages);
+}
+
+KRSIE_FIELDS(file_permission, struct file *file, int mask)
+{
+  path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+  set_field(e, 1, (__u64)(__s64)mask);
+  inode_info(e, BPF_CORE_READ(file, f_inode), KRSIE_F_IS_OWNER);
+}
+
+KRSIE_FIELDS(file_ioctl, struct file *file, unsigned int cmd, unsigned long arg)
+{
+  path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+  set_field(e, 1, cmd);
+  set_field(e, 2, arg);
+  inode_info(e, BPF_CORE_READ(file, f_inode), KRSIE_F_IS_OWNER);
+}
+
+/* inode_* hooks: paths within the dentry's filesystem (no mount to cross). */
+#define KRSIE_INODE_FIELDS(name, extra, ...)                                                       \
+  KRSIE_FIELDS(name, struct inode *dir, struct dentry *dentry, ##__VA_ARGS__)                      \
+  {                                                                                                \
+    path_field(e, 0, 0, dentry, 0, conf);                                                          \
+    inode_info(e, BPF_CORE_READ(dentry, d_inode), KRSIE_F_IS_OWNER);                               \
+    extra;                                                                                         \
+  }
+
+KRSIE_INODE_FIELDS(inode_create, set_field(e, 1, mode), umode_t mode)
+KRSIE_INODE_FIELDS(inode_mkdir, set_field(e, 1, mode), umode_t mode)
+KRSIE_INODE_FIELDS(inode_rmdir, (void)0)
+KRSIE_INODE_FIELDS(inode_unlink, (void)0)
+KRSIE_INODE_FIELDS(inode_symlink, string_field(e, 1, old_name), const char *old_name)
+
+KRSIE_FIELDS(inode_link, struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry)
+{
+  path_field(e, 0, 0, old_dentry, 0, conf);
+  path_field(e, 1, 1, new_dentry, 0, conf);
+  inode_info(e, BPF_CORE_READ(old_dentry, d_inode), KRSIE_F_IS_OWNER);
+}
+
+KRSIE_FIELDS(inode_rename, struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
+             struct dentry *new_dentry)
+{
+  path_field(e, 0, 0, old_dentry, 0, conf);
+  path_field(e, 1, 1, new_dentry, 0, conf);
+  inode_info(e, BPF_CORE_READ(old_dentry, d_inode), KRSIE_F_IS_OWNER);
+}
+
+KRSIE_FIELDS(locked_down, enum lockdown_reason what)
+{
+  set_field(e, 0, what);
+}
+
+KRSIE_FIELDS(sb_umount, struct vfsmount *mnt, int flags)
+{
+  path_field(e, 0, 0, BPF_CORE_READ(mnt, mnt_root), mnt, conf);
+  set_field(e, 1, (__u64)(__s64)flags);
+}
+
+KRSIE_FIELDS(socket_post_create, struct socket *sock, int family, int type, int protocol, int kern)
+{
+  set_field(e, 0, (__u64)(__s64)family);
+  set_field(e, 1, (__u64)(__s64)type);
+  set_field(e, 2, (__u64)(__s64)protocol);
+  set_field(e, 3, kern != 0);
+}
+
+KRSIE_FIELDS(socket_recvmsg, struct socket *sock, struct msghdr *msg, int size, int flags)
+{
+  socket_fields(e, sock);
+  set_field(e, 4, (__u64)(__s64)size);
+  set_field(e, 5, (__u64)(__s64)flags);
+}
+
+KRSIE_FIELDS(task_alloc, struct task_struct *task, unsigned long clone_flags)
+{
+}
+
+KRSIE_FIELDS(task_free, struct task_struct *task)
+{
+  set_field(e, 0, (__u64)(__s64)BPF_CORE_READ(task, tgid));
+  char comm[16];
+  BPF_CORE_READ_STR_INTO(&comm, task, comm);
+  string_field(e, 1, comm);
 }
 
 #endif /* KRSIE_EVAL_BPF_H */

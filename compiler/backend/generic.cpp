@@ -53,6 +53,26 @@ const std::map<std::string, std::uint32_t>& hook_ids() {
       {"kernel_module_request", KRSIE_HOOK_KERNEL_MODULE_REQUEST},
       {"bpf", KRSIE_HOOK_BPF},
       {"task_kill", KRSIE_HOOK_TASK_KILL},
+      // No generic program: the LLVM backend compiles these (krsie_eval.bpf.h field extraction).
+      {"bprm_creds_for_exec", KRSIE_HOOK_BPRM_CREDS_FOR_EXEC},
+      {"file_mprotect", KRSIE_HOOK_FILE_MPROTECT},
+      {"mmap_file", KRSIE_HOOK_MMAP_FILE},
+      {"vm_enough_memory", KRSIE_HOOK_VM_ENOUGH_MEMORY},
+      {"file_permission", KRSIE_HOOK_FILE_PERMISSION},
+      {"file_ioctl", KRSIE_HOOK_FILE_IOCTL},
+      {"inode_create", KRSIE_HOOK_INODE_CREATE},
+      {"inode_link", KRSIE_HOOK_INODE_LINK},
+      {"inode_mkdir", KRSIE_HOOK_INODE_MKDIR},
+      {"inode_rename", KRSIE_HOOK_INODE_RENAME},
+      {"inode_rmdir", KRSIE_HOOK_INODE_RMDIR},
+      {"inode_symlink", KRSIE_HOOK_INODE_SYMLINK},
+      {"inode_unlink", KRSIE_HOOK_INODE_UNLINK},
+      {"locked_down", KRSIE_HOOK_LOCKED_DOWN},
+      {"sb_umount", KRSIE_HOOK_SB_UMOUNT},
+      {"socket_post_create", KRSIE_HOOK_SOCKET_POST_CREATE},
+      {"socket_recvmsg", KRSIE_HOOK_SOCKET_RECVMSG},
+      {"task_alloc", KRSIE_HOOK_TASK_ALLOC},
+      {"task_free", KRSIE_HOOK_TASK_FREE},
   };
   return ids;
 }
@@ -87,7 +107,8 @@ struct SetTable {
 
 class Lowering {
  public:
-  Lowering(const pir::Policy& p, DiagnosticEngine& diags) : policy_(p), diags_(diags) {}
+  Lowering(const pir::Policy& p, DiagnosticEngine& diags, const LowerOptions& options)
+      : policy_(p), diags_(diags), options_(options) {}
 
   std::optional<GenericPolicy> run() {
     out_.name = policy_.name;
@@ -235,7 +256,13 @@ class Lowering {
     if (id == hook_ids().end() || !catalogue) {
       failed_ = true;
       SourceRange at = h.rules.empty() ? policy_.origin : origin_of(h.rules.front().id);
-      diags_.error(at, "hook '" + h.name + "' has no field extraction in either backend yet (only the 30 hooks of the posture domains compile to an object)");
+      diags_.error(at, "hook '" + h.name + "' is not compiled by either backend yet");
+      return;
+    }
+    if (id->second >= KRSIE_HOOK_GENERIC_END && !options_.llvm_only_hooks) {
+      failed_ = true;
+      SourceRange at = h.rules.empty() ? policy_.origin : origin_of(h.rules.front().id);
+      diags_.error(at, "hook '" + h.name + "' has no generic template: this rule needs the LLVM backend (--backend=llvm)");
       return;
     }
     HookState hs;
@@ -424,6 +451,7 @@ class Lowering {
 
   const pir::Policy& policy_;
   DiagnosticEngine& diags_;
+  const LowerOptions& options_;
   GenericPolicy out_;
   std::vector<HookState> hooks_;
   std::map<std::string, std::uint32_t> counts_;
@@ -479,8 +507,9 @@ std::uint8_t decision_code(pir::Decision d) {
   return KRSIE_DECISION_DENY;
 }
 
-std::optional<GenericPolicy> lower_generic(const pir::Policy& policy, DiagnosticEngine& diags) {
-  return Lowering(policy, diags).run();
+std::optional<GenericPolicy> lower_generic(const pir::Policy& policy, DiagnosticEngine& diags,
+                                          const LowerOptions& options) {
+  return Lowering(policy, diags, options).run();
 }
 
 void print_maps(const GenericPolicy& g, std::ostream& out) {

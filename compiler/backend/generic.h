@@ -59,7 +59,12 @@ std::uint8_t decision_code(pir::Decision d);
 
 // Lowers `policy`; reports what the generic backend cannot express (a hook without a template,
 // too many sets or constraints) at the policy's rules. nullopt after an error.
-std::optional<GenericPolicy> lower_generic(const pir::Policy& policy, DiagnosticEngine& diags);
+struct LowerOptions {
+  // Accept hooks without a generic program (the LLVM backend lowers its set tables this way).
+  bool llvm_only_hooks = false;
+};
+std::optional<GenericPolicy> lower_generic(const pir::Policy& policy, DiagnosticEngine& diags,
+                                          const LowerOptions& options = {});
 
 // --emit=maps: the entries as stable text.
 void print_maps(const GenericPolicy& g, std::ostream& out);

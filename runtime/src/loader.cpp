@@ -170,7 +170,10 @@ std::string hook_name(std::uint32_t hook) {
       "socket_listen", "socket_accept",     "socket_create",       "socket_sendmsg",    "capable",
       "task_fix_setuid", "task_fix_setgid", "ptrace_access_check", "ptrace_traceme",    "sb_mount",
       "move_mount",    "kernel_read_file",  "kernel_load_data",    "kernel_module_request", "bpf",
-      "task_kill",
+      "task_kill",     "bprm_creds_for_exec", "file_mprotect",     "mmap_file",         "vm_enough_memory",
+      "file_permission", "file_ioctl",      "inode_create",        "inode_link",        "inode_mkdir",
+      "inode_rename",  "inode_rmdir",       "inode_symlink",       "inode_unlink",      "locked_down",
+      "sb_umount",     "socket_post_create", "socket_recvmsg",     "task_alloc",        "task_free",
   };
   return hook < KRSIE_HOOK_MAX ? names[hook] : "hook#" + std::to_string(hook);
 }

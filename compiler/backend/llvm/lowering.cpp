@@ -27,7 +27,7 @@ std::optional<SetTables> set_tables(const pir::Policy& policy, DiagnosticEngine&
     }
     h.rules = std::move(kept);
   }
-  auto g = lower_generic(sets, diags);
+  auto g = lower_generic(sets, diags, LowerOptions{.llvm_only_hooks = true});
   if (!g) return std::nullopt;
   SetTables out;
   out.maps.name = g->name;
