@@ -45,6 +45,22 @@ __attribute__((always_inline)) __u32 krsie_rt_generation(void)
   return krsie_current_generation();
 }
 
+/* Hooks whose LSM prototype returns void (task_free) have no verdict slot: nothing to pass on. */
+#define KRSIE_RT_VOID(name, hook_id)                                                               \
+  __attribute__((always_inline)) int krsie_rt_ret_##name(unsigned long long *ctx)                  \
+  {                                                                                                \
+    return 0;                                                                                      \
+  }                                                                                                \
+  __attribute__((always_inline)) struct krsie_eval *krsie_rt_enter_##name(__u32 gen)              \
+  {                                                                                                \
+    return krsie_enter_gen(hook_id, gen);                                                          \
+  }                                                                                                \
+  __attribute__((always_inline)) void krsie_rt_fields_##name(struct krsie_eval *e,                 \
+                                                             unsigned long long *ctx)              \
+  {                                                                                                \
+    krsie_fields_##name(e, hook_conf(e->gen, hook_id), ctx);                                       \
+  }
+
 /* Common fields (uid, gid, euid, egid, pid, tgid, comm, exe), when a rule tests one. */
 __attribute__((always_inline)) void krsie_rt_common(struct krsie_eval *e)
 {
@@ -109,4 +125,4 @@ KRSIE_RT(sb_umount, KRSIE_HOOK_SB_UMOUNT)
 KRSIE_RT(socket_post_create, KRSIE_HOOK_SOCKET_POST_CREATE)
 KRSIE_RT(socket_recvmsg, KRSIE_HOOK_SOCKET_RECVMSG)
 KRSIE_RT(task_alloc, KRSIE_HOOK_TASK_ALLOC)
-KRSIE_RT(task_free, KRSIE_HOOK_TASK_FREE)
+KRSIE_RT_VOID(task_free, KRSIE_HOOK_TASK_FREE)
