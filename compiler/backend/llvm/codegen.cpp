@@ -96,6 +96,15 @@ ChainResult emit_rule_chain(llvm::IRBuilder<>& b, llvm::Function* fn, const std:
 bool check_supported(const pir::Policy& policy, DiagnosticEngine& diags) {
   bool ok = true;
   for (const pir::Hook& h : policy.hooks) {
+    if (h.name == "vm_enough_memory") {
+      // On the kernel's list of hooks BPF-LSM programs may not attach to (Debian's 6.1 and
+      // mainline since 6.4): a program would be refused at load, so refuse the rule here.
+      SourceRange at = h.rules.empty() ? policy.origin : rule_origin(policy, h.rules.front().id);
+      diags.error(at, "hook vm_enough_memory cannot be enforced: kernels refuse BPF-LSM programs on it (it is on "
+                      "the BPF LSM disabled-hook list)");
+      ok = false;
+      continue;
+    }
     if (hook_abi_id(h.name)) continue;
     SourceRange at = h.rules.empty() ? policy.origin : rule_origin(policy, h.rules.front().id);
     diags.error(at, "hook " + h.name + " is not supported by the LLVM backend yet (it compiles the hooks the generic templates cover)");
