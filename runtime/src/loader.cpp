@@ -306,6 +306,7 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
   krsie_config config = policy.compiled_config();
   config.generation = 0;
   config.enforce = result.enforce ? 3u : 0u;
+  config.target_levels = maps.config().target_levels;  // written by add_targets
   maps.write_config(config);
   result.fill_ms = ms_since(t);
   t = Clock::now();
@@ -486,7 +487,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     maps.write_generation(policy, next);
     result.entries_written = policy.records.size() + policy.meta.inode_paths.size();
     maps.add_targets(target_ids(targets), next);
-    krsie_config config = before;
+    krsie_config config = maps.config();  // target_levels: widened by add_targets to both generations
     config.enforce = enforce_bits(before.enforce, next, result.enforce, false);
     maps.write_config(config);  // only the enforce word changes; the generation in force is untouched
     for (std::size_t i = 0; i < new_links.size(); ++i) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "krsie/runtime/cgroup.h"
 #include "krsie/runtime/error.h"
 #include "krsie/runtime/generation.h"
 #include "krsie/runtime/inode.h"
@@ -136,6 +137,28 @@ void PolicyMaps::add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsig
     v.generations |= 1u << (gen & 1);
     t.put(id, v);
   }
+  refresh_target_levels();
+}
+
+void PolicyMaps::refresh_target_levels() {
+  // No target: an empty range (shallowest 1 > deepest 0) that confines nobody without a lookup.
+  unsigned lo = 1, hi = 0;
+  bool first = true, known = true;
+  for (const auto& [id, generations] : targets()) {
+    std::optional<unsigned> level = cgroup_level(id);
+    if (!level || *level > 0xff) {
+      known = false;
+      break;
+    }
+    lo = first ? *level : std::min(lo, *level);
+    hi = first ? *level : std::max(hi, *level);
+    first = false;
+  }
+  krsie_config c = config();
+  std::uint32_t word = known ? KRSIE_LEVELS_KNOWN | hi << 8 | lo : 0u;
+  if (c.target_levels == word) return;
+  c.target_levels = word;  // the only word that changes
+  write_config(c);
 }
 
 void PolicyMaps::drop_target_generation(unsigned gen) {
@@ -151,6 +174,7 @@ void PolicyMaps::drop_target_generation(unsigned gen) {
     else
       t.update(key, bytes_of(target));
   }
+  refresh_target_levels();
 }
 
 std::map<std::uint64_t, std::uint32_t> PolicyMaps::targets() const {
