@@ -330,6 +330,7 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
   state.objects[0] = object_file(0);
   state.sources[0] = absolute(request.object_path);
   state.template_digest = object->code_digest();
+  state.backend = policy.meta.backend.empty() ? "generic" : policy.meta.backend;
   write_file_atomic(stage_state + "/" + object_file(0), policy.elf);
   write_state(stage_state, state);
 
@@ -373,8 +374,11 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   // entries: see docs/loader.md). Switching between the two kinds is not atomic: refused.
   auto backend_of = [](const std::string& b) { return b.empty() ? std::string("generic") : b; };
   const std::string new_backend = backend_of(policy.meta.backend);
-  std::string old_backend = "generic";
-  {
+  // The state records the backend in force; older state files do not: parse the object in force
+  // (its metadata holds every rule: ~0.5 G instructions at 10,000 rules).
+  std::string old_backend = loaded.state.backend;
+  if (old_backend.empty()) {
+    old_backend = "generic";
     const std::string& in_force = loaded.state.objects[loaded.maps.generation()];
     if (!in_force.empty())
       old_backend =
@@ -574,6 +578,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   state.objects[next] = object_file(next);
   state.sources[next] = absolute(request.object_path);
   if (code_replacement && extra) state.template_digest = extra->code_digest();
+  state.backend = new_backend;
   if (request.targets) {
     state.option_cgroups = request.targets->cgroups;
     state.node_wide = request.targets->node_wide;
