@@ -2,7 +2,7 @@
 //
 //   krsie-bench-guest --open-bench PATH --true-bin PATH [--rounds R] [--iters N] [--warmup N]
 //                     [--exec-iters N] [--connect-iters N] [--ops open,exec,connect]
-//                     [--load-reps K] [--replace-reps K] [--events POLICY.o] [--events-opens N]
+//                     [--load-reps K] [--replace-reps K] [--profile] [--events POLICY.o] [--events-opens N]
 //                     [--macro LABEL] [--macro-tar TAR] [--macro-spawns N] [--macro-rounds R]
 //                     LABEL=POLICY.o ...            (LABEL: SIZE or SIZE:BACKEND)
 //
@@ -31,7 +31,11 @@
 // 4. Events (--events): an audit-mode policy reporting every open of /tmp/bench/ev; a child
 //    opens it N times while this process drains the ring buffer (libbpf ring_buffer__poll);
 //    delivered vs krsie_stats counters, with the default rate limit and with it lifted.
-// 5. Replace latency (--replace-reps K): every policy is loaded with the loader API (pinned, as
+// 5. Profile (--profile): with kernel.bpf_stats_enabled, every policy's program run counts and
+//    run times (bpf_prog_info run_cnt / run_time_ns) around one measurement per op and case:
+//    under icount, ns per run = instructions per run of the BPF program itself (the trampoline
+//    and the LSM call around it excluded).
+// 6. Replace latency (--replace-reps K): every policy is loaded with the loader API (pinned, as
 //    krsie-load does) and replaced K times by the same object; ReplaceResult's phases.
 //
 // Output (serial console, parsed by bench/run):
@@ -39,10 +43,12 @@
 //   KRSIE-BENCH op round=R op=OP cond=NAME size=N backend=B ns_per_op=X result=ok|EPERM|...
 //   KRSIE-BENCH macro round=R work=W cond=none|in size=N backend=B ns=X
 //   KRSIE-BENCH events limit=L opens=N delivered=D events=E dropped=X ns=T
+//   KRSIE-BENCH progstat op=OP cond=NAME size=N backend=B prog=NAME runs=N ns=T
 //   KRSIE-BENCH pinload size=N backend=B ms=X verify_ms=X fill_ms=X attach_ms=X
 //   KRSIE-BENCH replace size=N backend=B rep=K total_ms=X prepare_ms=X publish_ms=X switch_ms=X
 //               sync_ms=X cleanup_ms=X entries=E
 //   KRSIE-BENCH error TEXT
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -57,6 +63,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -93,6 +100,7 @@ struct Options {
   long iters = 2000, warmup = 300, exec_iters = 200, connect_iters = 1000;
   std::set<std::string> ops = {"open"};
   int load_reps = 3, replace_reps = 0;
+  bool profile = false;
   std::string events_policy;
   long events_opens = 20000;
   std::string macro_label, macro_tar;
@@ -173,7 +181,7 @@ struct Bench {
 
   // One krsie-bench-open run; prints the op line and checks the outcome.
   void measure(int round, const std::string& op, const std::string& cond, const std::string& label,
-               const std::string& expect, std::vector<std::string> extra) const {
+               const std::string& expect, std::vector<std::string> extra, bool quiet = false) const {
     long iters = op == "exec" ? opt.exec_iters : op == "connect" ? opt.connect_iters : opt.iters;
     long warmup = op == "exec" ? std::min(opt.warmup, 20L) : op == "connect" ? std::min(opt.warmup, 200L) : opt.warmup;
     std::vector<std::string> args = {opt.open_bench, "--op",   op, "--iters", std::to_string(iters),
@@ -187,8 +195,9 @@ struct Bench {
     std::string::size_type at = line.find("ns_per_op=");
     std::string ns = at == std::string::npos ? "?" : line.substr(at + 10, line.find(' ', at) - at - 10);
     std::string result = line.substr(line.find("result=") + 7);
-    std::cout << "KRSIE-BENCH op round=" << round << " op=" << op << " cond=" << cond << " " << label
-              << " ns_per_op=" << ns << " result=" << result << std::endl;
+    if (!quiet)
+      std::cout << "KRSIE-BENCH op round=" << round << " op=" << op << " cond=" << cond << " " << label
+                << " ns_per_op=" << ns << " result=" << result << std::endl;
     if (result != expect) fail.error(op + " " + cond + " " + label + ": expected " + expect + ", got " + result);
   }
 
@@ -237,6 +246,64 @@ struct Bench {
         }
       }
     }
+  }
+
+  struct ProgStat {
+    std::string name;
+    unsigned long long runs = 0, ns = 0;
+  };
+
+  // Run counters of every loaded BPF program, by id.
+  static std::map<std::uint32_t, ProgStat> prog_stats() {
+    std::map<std::uint32_t, ProgStat> out;
+    for (std::uint32_t id = 0; bpf_prog_get_next_id(id, &id) == 0;) {
+      int fd = bpf_prog_get_fd_by_id(id);
+      if (fd < 0) continue;
+      bpf_prog_info info{};
+      std::uint32_t len = sizeof info;
+      if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) out[id] = {info.name, info.run_cnt, info.run_time_ns};
+      close(fd);
+    }
+    return out;
+  }
+
+  static void bpf_stats(bool on) { std::ofstream("/proc/sys/kernel/bpf_stats_enabled") << (on ? "1\n" : "0\n"); }
+
+  // One measurement per op and case with kernel.bpf_stats_enabled: the programs' own cost.
+  void profile(std::vector<Policy>& policies) const {
+    bpf_stats(true);
+    for (Policy& p : policies) {
+      p.loaded->attach();
+      for (const std::string& op : opt.ops) {
+        bool open = op == "open", exec = op == "exec";
+        const char* allowed = open ? kAllowed : exec ? kExecAllowed : kPortAllowed;
+        const char* denied = open ? kDenied : exec ? kExecDenied : kPortDenied;
+        std::string allowed_result = op == "connect" ? "ECONNREFUSED" : "ok";
+        bool has_rule = open || (exec ? p.has_exec : p.has_connect);
+        struct Case {
+          const char* cond;
+          const char* cgroup;
+          const char* target;
+          std::string expect;
+        };
+        std::vector<Case> cases = {{"out-allow", kCgroupOut, allowed, allowed_result},
+                                   {"in-allow", kCgroupIn, allowed, allowed_result}};
+        if (has_rule) cases.push_back({"in-deny", kCgroupIn, denied, "EPERM"});
+        for (const Case& c : cases) {
+          auto before = prog_stats();
+          measure(-1, op, c.cond, p.label(), c.expect, {"--cgroup", c.cgroup, c.target}, true);
+          for (const auto& [id, after] : prog_stats()) {
+            ProgStat b = before.count(id) ? before.at(id) : ProgStat{};
+            if (after.runs == b.runs || after.name.rfind("krsie_", 0) != 0) continue;
+            std::printf("KRSIE-BENCH progstat op=%s cond=%s %s prog=%s runs=%llu ns=%llu\n", op.c_str(), c.cond,
+                        p.label().c_str(), after.name.c_str(), after.runs - b.runs, after.ns - b.ns);
+          }
+          std::fflush(stdout);
+        }
+      }
+      p.loaded->detach();
+    }
+    bpf_stats(false);
   }
 
   // Runs a workload in the target cgroup; returns its duration in ns (-1 on failure).
@@ -371,6 +438,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--ops") opt.ops = split_commas(next());
     else if (a == "--load-reps") opt.load_reps = std::stoi(next());
     else if (a == "--replace-reps") opt.replace_reps = std::stoi(next());
+    else if (a == "--profile") opt.profile = true;
     else if (a == "--events") opt.events_policy = next();
     else if (a == "--events-opens") opt.events_opens = std::stol(next());
     else if (a == "--macro") opt.macro_label = next();
@@ -441,6 +509,8 @@ int run(const Options& opt) {
 
   // 2. Interleaved rounds of the micro benchmarks.
   bench.rounds(policies);
+
+  if (opt.profile) bench.profile(policies);
 
   // 3. Macro benchmarks.
   if (!opt.macro_label.empty()) {
