@@ -67,6 +67,9 @@ class PolicyMaps {
   PolicyCounters counters() const;
 
  private:
+  // Moves krsie_config.target_levels to `word` one byte per update (see policy_maps.cpp).
+  void set_target_levels(std::uint32_t word);
+
   std::map<std::string, MapHandle> maps_;
   std::uint32_t dfa_half_ = 0;
 };
