@@ -240,7 +240,13 @@ struct krsie_config {
                            replacement; 0 = audit, 3 = enforce */
   __u32 events_per_sec; /* per-CPU event budget; excess events are counted as dropped */
   __u32 generation;     /* 0 or 1: the rule generation in force */
+  __u32 target_levels;  /* cgroup levels (root = 0) of every target in krsie_targets, any
+                           generation: KRSIE_LEVELS_KNOWN | deepest << 8 | shallowest. The
+                           target check then looks only at the caller's ancestors at those
+                           levels. 0 (what the compiler writes, or a loader that cannot tell
+                           levels): walk every ancestor level, as before */
 };
+#define KRSIE_LEVELS_KNOWN 0x80000000u
 
 /* Per-CPU counters and the event rate limiter's state. */
 struct krsie_stats {

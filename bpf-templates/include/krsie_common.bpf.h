@@ -36,11 +36,18 @@ static __always_inline bool krsie_target_in(const struct krsie_target *t, __u32 
   return t && (any_generation || ((t->generations >> (gen & 1)) & 1));
 }
 
-/* True when the current task's cgroup v2, or one of its ancestors, is a target.
- * Ancestor level 0 is the root (a node-wide policy targets it); the walk stops at the task's own
- * level (the helper then returns the task's own id) or when the helper returns 0 (level deeper
- * than the task's cgroup). */
-static __always_inline bool krsie_current_is_target_gen(__u32 gen, bool any_generation)
+/* The configuration word of target levels (0: unknown). */
+static __always_inline __u32 krsie_target_levels(void)
+{
+  __u32 zero = 0;
+  const struct krsie_config *cfg = bpf_map_lookup_elem(&krsie_config, &zero);
+  return cfg ? *(const volatile __u32 *)&cfg->target_levels : 0;
+}
+
+/* Levels unknown: the caller's own cgroup, then every ancestor from the root (level 0, a
+ * node-wide policy's target) down; the walk stops at the task's own level (the helper then
+ * returns the task's own id) or when the helper returns 0 (level deeper than the task's cgroup). */
+static __always_inline bool krsie_walk_all_levels(__u32 gen, bool any_generation)
 {
   __u64 self = bpf_get_current_cgroup_id();
   if (krsie_target_in(bpf_map_lookup_elem(&krsie_targets, &self), gen, any_generation))
@@ -54,6 +61,33 @@ static __always_inline bool krsie_current_is_target_gen(__u32 gen, bool any_gene
   }
   /* Deeper than the walk reaches: confine (fail closed) rather than silently allow. */
   return true;
+}
+
+/* True when the current task's cgroup v2, or one of its ancestors, is a target.
+ * With the target levels known (krsie_config.target_levels, written by the loader), only the
+ * caller's ancestors at those levels can be targets: one helper call and one lookup per level
+ * from the shallowest to the deepest target (usually one), instead of the caller's own cgroup
+ * plus every level from the root down. The helper returns the task's own id at its own level
+ * and 0 below it (the task is shallower than every remaining target level: not confined). */
+static __always_inline bool krsie_current_is_target_gen(__u32 gen, bool any_generation)
+{
+  __u32 levels = krsie_target_levels();
+  if (!(levels & KRSIE_LEVELS_KNOWN))
+    return krsie_walk_all_levels(gen, any_generation);
+  __u32 lo = levels & 0xff, hi = (levels >> 8) & 0xff;
+  for (int i = 0; i < KRSIE_MAX_CGROUP_DEPTH; i++) {
+    __u32 level = lo + i;
+    if (level > hi)
+      return false;
+    __u64 id = bpf_get_current_ancestor_cgroup_id(level);
+    if (id == 0)
+      return false;
+    if (krsie_target_in(bpf_map_lookup_elem(&krsie_targets, &id), gen, any_generation))
+      return true;
+  }
+  /* Targets spread over more levels than the walk covers: confine (fail closed) a task deeper
+   * than the levels looked at. */
+  return bpf_get_current_ancestor_cgroup_id(lo + KRSIE_MAX_CGROUP_DEPTH) != 0;
 }
 
 static __always_inline bool krsie_current_is_target(void)

@@ -7,7 +7,8 @@
 static_assert(sizeof(krsie_target) == 8);
 static_assert(sizeof(krsie_inode_key) == 16);
 static_assert(sizeof(krsie_rule) == 12);
-static_assert(sizeof(krsie_config) == 12);
+static_assert(sizeof(krsie_config) == 16);
+static_assert(offsetof(krsie_config, target_levels) == 12);
 static_assert(offsetof(krsie_config, generation) == 8);
 static_assert(sizeof(krsie_event) == 192);
 static_assert(offsetof(krsie_event, comm) == 40);

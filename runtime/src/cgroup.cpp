@@ -15,7 +15,14 @@
 
 namespace krsie::runtime {
 
-std::optional<std::string> cgroup2_mount_point() {
+namespace {
+
+struct Cgroup2Mount {
+  std::string root;         // the directory of the hierarchy mounted there ("/": all of it)
+  std::string mount_point;
+};
+
+std::optional<Cgroup2Mount> cgroup2_mount() {
   // mountinfo fields: id parent major:minor root mount-point options ... - fstype source ...
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
@@ -29,9 +36,17 @@ std::optional<std::string> cgroup2_mount_point() {
     std::istringstream head(line.substr(0, dash));
     std::string id, parent, devno, root, mount_point;
     head >> id >> parent >> devno >> root >> mount_point;
-    return mount_point;
+    return Cgroup2Mount{root, mount_point};
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> cgroup2_mount_point() {
+  auto mount = cgroup2_mount();
+  if (!mount) return std::nullopt;
+  return mount->mount_point;
 }
 
 namespace {
@@ -88,6 +103,29 @@ std::optional<std::string> cgroup_path(std::uint64_t id) {
   std::string path(buf, static_cast<std::size_t>(n));
   // readlink gives the path from the mount's root: kernfs has no other names for a directory.
   return path;
+}
+
+std::optional<unsigned> cgroup_level(std::uint64_t id) {
+  // The initial cgroup namespace has a fixed inode number (PROC_CGROUP_INIT_INO); in any other
+  // one, paths start below the hierarchy's root.
+  constexpr ino_t k_init_cgroup_ns = 0xEFFFFFFBu;
+  struct stat ns{};
+  if (stat("/proc/self/ns/cgroup", &ns) != 0 || ns.st_ino != k_init_cgroup_ns) return std::nullopt;
+  auto mount = cgroup2_mount();
+  if (!mount || mount->root != "/") return std::nullopt;
+  auto path = cgroup_path(id);
+  if (!path) return std::nullopt;
+  std::string base = mount->mount_point == "/" ? "" : mount->mount_point;
+  if (path->compare(0, base.size(), base) != 0 || (path->size() > base.size() && (*path)[base.size()] != '/'))
+    return std::nullopt;
+  unsigned level = 0;
+  bool in_name = false;
+  for (std::size_t i = base.size(); i < path->size(); ++i) {
+    bool slash = (*path)[i] == '/';
+    if (!slash && !in_name) ++level;
+    in_name = !slash;
+  }
+  return level;
 }
 
 void move_to_cgroup(const std::string& path, int pid) {

@@ -309,6 +309,7 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
   krsie_config config = policy.compiled_config();
   config.generation = 0;
   config.enforce = result.enforce ? 3u : 0u;
+  config.target_levels = maps.config().target_levels;  // written by add_targets
   maps.write_config(config);
   result.fill_ms = ms_since(t);
   t = Clock::now();
@@ -332,6 +333,7 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
   state.objects[0] = object_file(0);
   state.sources[0] = absolute(request.object_path);
   state.template_digest = object->code_digest();
+  state.backend = policy.meta.backend.empty() ? "generic" : policy.meta.backend;
   write_file_atomic(stage_state + "/" + object_file(0), policy.elf);
   write_state(stage_state, state);
 
@@ -375,8 +377,11 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   // entries: see docs/loader.md). Switching between the two kinds is not atomic: refused.
   auto backend_of = [](const std::string& b) { return b.empty() ? std::string("generic") : b; };
   const std::string new_backend = backend_of(policy.meta.backend);
-  std::string old_backend = "generic";
-  {
+  // The state records the backend in force; older state files do not: parse the object in force
+  // (its metadata holds every rule: ~0.5 G instructions at 10,000 rules).
+  std::string old_backend = loaded.state.backend;
+  if (old_backend.empty()) {
+    old_backend = "generic";
     const std::string& in_force = loaded.state.objects[loaded.maps.generation()];
     if (!in_force.empty())
       old_backend =
@@ -489,7 +494,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     maps.write_generation(policy, next);
     result.entries_written = policy.records.size() + policy.meta.inode_paths.size();
     maps.add_targets(target_ids(targets), next);
-    krsie_config config = before;
+    krsie_config config = maps.config();  // target_levels: widened by add_targets to both generations
     config.enforce = enforce_bits(before.enforce, next, result.enforce, false);
     maps.write_config(config);  // only the enforce word changes; the generation in force is untouched
     for (std::size_t i = 0; i < new_links.size(); ++i) {
@@ -576,6 +581,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   state.objects[next] = object_file(next);
   state.sources[next] = absolute(request.object_path);
   if (code_replacement && extra) state.template_digest = extra->code_digest();
+  state.backend = new_backend;
   if (request.targets) {
     state.option_cgroups = request.targets->cgroups;
     state.node_wide = request.targets->node_wide;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <tuple>
 
+#include "krsie/runtime/cgroup.h"
 #include "krsie/runtime/error.h"
 #include "krsie/runtime/generation.h"
 #include "krsie/runtime/inode.h"
@@ -136,6 +137,53 @@ void PolicyMaps::add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsig
     v.generations |= 1u << (gen & 1);
     t.put(id, v);
   }
+  refresh_target_levels();
+}
+
+void PolicyMaps::refresh_target_levels() {
+  // No target: an empty range (shallowest 1 > deepest 0) that confines nobody without a lookup.
+  unsigned lo = 1, hi = 0;
+  bool first = true, known = true;
+  for (const auto& [id, generations] : targets()) {
+    std::optional<unsigned> level = cgroup_level(id);
+    if (!level || *level > 0xff) {
+      known = false;
+      break;
+    }
+    lo = first ? *level : std::min(lo, *level);
+    hi = first ? *level : std::max(hi, *level);
+    first = false;
+  }
+  set_target_levels(known ? KRSIE_LEVELS_KNOWN | hi << 8 | lo : 0u);
+}
+
+// The array map update copies the value with memcpy, which may store byte by byte: a program
+// could read a word whose bytes come from two updates. So every update here changes one byte of
+// target_levels (the shallowest level, the deepest level, or the top byte holding
+// KRSIE_LEVELS_KNOWN), in an order where every intermediate word confines at least what both the
+// old and the new word confine: widen to the union of the two ranges first, then narrow; set the
+// levels before KRSIE_LEVELS_KNOWN, clear KRSIE_LEVELS_KNOWN (walk every level) before changing
+// them.
+void PolicyMaps::set_target_levels(std::uint32_t word) {
+  krsie_config c = config();
+  auto put_byte = [&](unsigned shift, std::uint32_t value) {
+    std::uint32_t next = (c.target_levels & ~(0xffu << shift)) | (value & 0xffu) << shift;
+    if (next == c.target_levels) return;
+    c.target_levels = next;  // the only byte of the only word that changes
+    write_config(c);
+  };
+  auto byte = [](std::uint32_t w, unsigned shift) { return (w >> shift) & 0xffu; };
+  const bool was_known = c.target_levels & KRSIE_LEVELS_KNOWN, known = word & KRSIE_LEVELS_KNOWN;
+  if (was_known && known) {
+    put_byte(0, std::min(byte(c.target_levels, 0), byte(word, 0)));
+    put_byte(8, std::max(byte(c.target_levels, 8), byte(word, 8)));
+  } else if (was_known) {
+    put_byte(24, byte(word, 24));  // unknown first: every level is walked from here on
+  }
+  put_byte(0, byte(word, 0));
+  put_byte(8, byte(word, 8));
+  put_byte(16, byte(word, 16));
+  put_byte(24, byte(word, 24));
 }
 
 void PolicyMaps::drop_target_generation(unsigned gen) {
@@ -151,6 +199,7 @@ void PolicyMaps::drop_target_generation(unsigned gen) {
     else
       t.update(key, bytes_of(target));
   }
+  refresh_target_levels();
 }
 
 std::map<std::uint64_t, std::uint32_t> PolicyMaps::targets() const {

@@ -62,6 +62,7 @@ std::string PolicyState::to_json() const {
   j["objects"] = {objects[0], objects[1]};
   j["sources"] = {sources[0], sources[1]};
   j["template_digest"] = template_digest;
+  if (!backend.empty()) j["backend"] = backend;
   return j.dump(1) + "\n";
 }
 
@@ -91,6 +92,7 @@ PolicyState PolicyState::from_json(const std::string& text, const std::string& w
       if (g < sources.size()) s.sources[g] = sources[g];
     }
     s.template_digest = j.value("template_digest", "");
+    s.backend = j.value("backend", "");
   } catch (const nlohmann::json::exception& e) {
     throw RuntimeError(where + " is corrupt: " + e.what(), EINVAL);
   }

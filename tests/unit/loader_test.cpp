@@ -454,6 +454,7 @@ TEST(LoaderState, RoundTripsThroughJson) {
   s.sources[1] = "/x/web.o";
   s.replacements = 2;
   s.template_digest = "0123456789abcdef";
+  s.backend = "llvm";
   PolicyState t = PolicyState::from_json(s.to_json(), "state.json");
   EXPECT_EQ(t.name, "web");
   EXPECT_EQ(t.targets.at(0).id, 42u);
@@ -463,6 +464,7 @@ TEST(LoaderState, RoundTripsThroughJson) {
   EXPECT_EQ(t.sources[1], "/x/web.o");
   EXPECT_TRUE(t.node_wide);
   EXPECT_EQ(t.replacements, 2u);
+  EXPECT_EQ(t.backend, "llvm");
   EXPECT_THROW(PolicyState::from_json("{}", "x"), RuntimeError);
   EXPECT_THROW(PolicyState::from_json("{\"format\": \"krsie-loader-state\", \"version\": 9}", "x"), RuntimeError);
   EXPECT_THROW(PolicyState::from_json("garbage", "x"), RuntimeError);

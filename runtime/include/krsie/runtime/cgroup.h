@@ -20,6 +20,12 @@ std::uint64_t cgroup_id(const std::string& path);
 // needs CAP_DAC_READ_SEARCH), or nullopt when it cannot be found (removed, or not permitted).
 std::optional<std::string> cgroup_path(std::uint64_t id);
 
+// The level of the cgroup v2 directory with this id (the root is 0, its children 1, ...), as
+// bpf_get_current_ancestor_cgroup_id() counts levels; nullopt when it cannot be told: the
+// directory is not found (removed, or not permitted), or this process does not see the whole
+// hierarchy from its root (a cgroup namespace other than the initial one, or a cgroup2 mount of
+// a subtree), where path depth is not the kernel's level.
+std::optional<unsigned> cgroup_level(std::uint64_t id);
 // Moves process `pid` (0: the caller) into the cgroup at `path`.
 void move_to_cgroup(const std::string& path, int pid = 0);
 

@@ -49,10 +49,16 @@ class PolicyMaps {
   // Entries of generation `gen` per map the loader sizes (automaton states: highest used + 1).
   std::map<std::string, std::uint32_t> count_generation(unsigned gen) const;
 
-  // Marks the cgroups as targets in generation `gen` (adds entries as needed).
+  // Marks the cgroups as targets in generation `gen` (adds entries as needed), then
+  // refresh_target_levels().
   void add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsigned gen);
-  // Clears generation `gen` from every target; entries left without a generation are deleted.
+  // Clears generation `gen` from every target; entries left without a generation are deleted;
+  // then refresh_target_levels().
   void drop_target_generation(unsigned gen);
+  // Writes krsie_config.target_levels (one word) from the cgroup levels of every entry of
+  // krsie_targets, any generation: the programs' target check then looks only at the caller's
+  // ancestors at those levels. 0 (walk every level) when a target's level cannot be told.
+  void refresh_target_levels();
   // cgroup id -> generations bit mask.
   std::map<std::uint64_t, std::uint32_t> targets() const;
 
@@ -61,6 +67,9 @@ class PolicyMaps {
   PolicyCounters counters() const;
 
  private:
+  // Moves krsie_config.target_levels to `word` one byte per update (see policy_maps.cpp).
+  void set_target_levels(std::uint32_t word);
+
   std::map<std::string, MapHandle> maps_;
   std::uint32_t dfa_half_ = 0;
 };

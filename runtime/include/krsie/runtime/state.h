@@ -50,6 +50,8 @@ struct PolicyState {
   std::string objects[2];                   // policy object file (in the state dir) per generation
   std::string sources[2];                   // where it was loaded from
   std::string template_digest;              // code digest of the template whose programs run
+  std::string backend;                      // backend of the object in force ("": not recorded,
+                                            // read it from the object)
 
   std::string to_json() const;
   // Throws RuntimeError naming `where` when the text is not a state file.
