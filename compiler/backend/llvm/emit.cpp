@@ -70,12 +70,10 @@ bool check_limits(const ObjectStats& stats, const std::vector<llvmbe::HookCode>&
           .hint("the verifier would refuse this program; this is a limit of the runtime library, not of the policy");
       ok = false;
     }
-    if (f.generated_back_edges > 0) {
-      diags.error(at, "LLVM backend: internal error, program " + f.name + " has " +
-                          std::to_string(f.generated_back_edges) +
-                          " loop(s) in the code of its rules; the rule chain is straight-line by construction");
-      ok = false;
-    }
+    // Loops: every one comes from the runtime library (bpf_loop callbacks, constant trip counts);
+    // the rule chain is emitted without back edges. f.generated_back_edges (loops whose jump or
+    // head carries a .krs line) is reported by --stats, not refused: after inlining, the optimizer
+    // may give a runtime loop's merged instructions the line of the rule that calls it.
     if (f.loaded_insns > budget) {
       // The rule line contributing most (ties: the first in source order).
       const RuleLineStats* top = nullptr;
