@@ -25,11 +25,8 @@
 
 #include "krsie_eval.bpf.h"
 
-#define KRSIE_RT(name, hook_id)                                                                    \
-  __attribute__((always_inline)) int krsie_rt_ret_##name(unsigned long long *ctx)                  \
-  {                                                                                                \
-    return (int)ctx[krsie_nargs_##name];                                                           \
-  }                                                                                                \
+/* Scratch vector and fields of hook `name`, the same for every hook. */
+#define KRSIE_RT_ENTER_FIELDS(name, hook_id)                                                       \
   __attribute__((always_inline)) struct krsie_eval *krsie_rt_enter_##name(__u32 gen)              \
   {                                                                                                \
     return krsie_enter_gen(hook_id, gen);                                                          \
@@ -39,6 +36,13 @@
   {                                                                                                \
     krsie_fields_##name(e, hook_conf(e->gen, hook_id), ctx);                                       \
   }
+
+#define KRSIE_RT(name, hook_id)                                                                    \
+  __attribute__((always_inline)) int krsie_rt_ret_##name(unsigned long long *ctx)                  \
+  {                                                                                                \
+    return (int)ctx[krsie_nargs_##name];                                                           \
+  }                                                                                                \
+  KRSIE_RT_ENTER_FIELDS(name, hook_id)
 
 __attribute__((always_inline)) __u32 krsie_rt_generation(void)
 {
@@ -51,15 +55,7 @@ __attribute__((always_inline)) __u32 krsie_rt_generation(void)
   {                                                                                                \
     return 0;                                                                                      \
   }                                                                                                \
-  __attribute__((always_inline)) struct krsie_eval *krsie_rt_enter_##name(__u32 gen)              \
-  {                                                                                                \
-    return krsie_enter_gen(hook_id, gen);                                                          \
-  }                                                                                                \
-  __attribute__((always_inline)) void krsie_rt_fields_##name(struct krsie_eval *e,                 \
-                                                             unsigned long long *ctx)              \
-  {                                                                                                \
-    krsie_fields_##name(e, hook_conf(e->gen, hook_id), ctx);                                       \
-  }
+  KRSIE_RT_ENTER_FIELDS(name, hook_id)
 
 /* Common fields (uid, gid, euid, egid, pid, tgid, comm, exe), when a rule tests one. */
 __attribute__((always_inline)) void krsie_rt_common(struct krsie_eval *e)
@@ -110,7 +106,6 @@ KRSIE_RT(bpf, KRSIE_HOOK_BPF)
 KRSIE_RT(bprm_creds_for_exec, KRSIE_HOOK_BPRM_CREDS_FOR_EXEC)
 KRSIE_RT(file_mprotect, KRSIE_HOOK_FILE_MPROTECT)
 KRSIE_RT(mmap_file, KRSIE_HOOK_MMAP_FILE)
-KRSIE_RT(vm_enough_memory, KRSIE_HOOK_VM_ENOUGH_MEMORY)
 KRSIE_RT(file_permission, KRSIE_HOOK_FILE_PERMISSION)
 KRSIE_RT(file_ioctl, KRSIE_HOOK_FILE_IOCTL)
 KRSIE_RT(inode_create, KRSIE_HOOK_INODE_CREATE)

@@ -32,6 +32,14 @@ void write_as(std::vector<std::uint8_t>& bytes, const T& v) {
   std::memcpy(bytes.data(), &v, sizeof v);
 }
 
+// Set-table keys (LPM, strings, inode sets): the generation is a bit of their `table` id.
+template <typename Key>
+void mark_table(MapRecord& record, std::uint32_t table_bit) {
+  auto k = read_as<Key>(record.key);
+  k.table |= table_bit;
+  write_as(record.key, k);
+}
+
 std::uint32_t shift_state(std::uint32_t state, std::uint32_t offset, std::uint32_t dfa_half, const char* what) {
   if (state == KRSIE_DFA_DEAD) return state;
   if (state >= dfa_half)
@@ -139,21 +147,13 @@ MapRecord record_for_generation(const MapRecord& record, unsigned gen, std::uint
     write_as(out.key, k);
     write_as(out.value, shift_state(read_as<std::uint32_t>(record.value), offset, dfa_half, "automaton edge"));
   } else if (m == "krsie_lpm4") {
-    auto k = read_as<krsie_lpm4_key>(record.key);
-    k.table |= table_bit;
-    write_as(out.key, k);
+    mark_table<krsie_lpm4_key>(out, table_bit);
   } else if (m == "krsie_lpm6") {
-    auto k = read_as<krsie_lpm6_key>(record.key);
-    k.table |= table_bit;
-    write_as(out.key, k);
+    mark_table<krsie_lpm6_key>(out, table_bit);
   } else if (m == "krsie_strings") {
-    auto k = read_as<krsie_string_key>(record.key);
-    k.table |= table_bit;
-    write_as(out.key, k);
+    mark_table<krsie_string_key>(out, table_bit);
   } else if (m == "krsie_inodes") {
-    auto k = read_as<krsie_inode_set_key>(record.key);
-    k.table |= table_bit;
-    write_as(out.key, k);
+    mark_table<krsie_inode_set_key>(out, table_bit);
   }
   return out;
 }
