@@ -13,7 +13,7 @@
 #include <linux/types.h>
 #endif
 
-#define KRSIE_ABI_VERSION 4
+#define KRSIE_ABI_VERSION 5
 
 /* Capacity limits, documented in docs/architecture.md and docs/loader.md. */
 #define KRSIE_MAX_TARGETS 4096     /* target cgroups across all policies of one object */
@@ -96,8 +96,10 @@ enum krsie_hook {
  *   - `table` ids of LPM, string and inode-set keys: KRSIE_TABLE_GEN_BIT set for generation 1,
  *   - krsie_target.generations: bit g set when the cgroup is a target in generation g.
  * Path automaton state ids need no marking: the loader places generation g's states at
- * g * (max_entries of krsie_dfa_states / 2), and start states, edges and `other` links point
- * into that half only. The compiler emits generation-0 records; the loader rewrites them. */
+ * g * (max_entries of krsie_dfa_states / 2) and its transition slots at
+ * g * (max_entries of krsie_dfa_trans / 2); start states, `other` links, rows (`base`) and slots
+ * (`check`, `next`) point into that generation's halves only. The compiler emits generation-0
+ * records; the loader rewrites them. */
 #define KRSIE_GENERATIONS 2
 #define KRSIE_TABLE_GEN_BIT 0x80000000u
 
@@ -170,15 +172,21 @@ struct krsie_hook_conf {
   __u32 exe_dfa;     /* start state of the automaton for the subject/exe sets (~0: none) */
 };
 
-/* Path automata (reverse DFA over path bytes, leaf first), all DFAs share one state space. */
-struct krsie_dfa_key {
-  __u32 state;
-  __u32 byte;
-};
+/* Path automata (reverse DFA over path bytes, leaf first), all DFAs share one state space.
+ * Transitions are a row-displaced ("comb") table: state s's explicit edge on byte b sits at slot
+ * base(s) + b of krsie_dfa_trans, a slot whose `check` is s + 1 (0: free slot); every other byte
+ * follows `other`. A step is two array reads and a compare, whatever the number of rules. The
+ * compiler packs the rows of all automata of a policy into one table (first fit); the loader
+ * places generation g's slots at g * (max_entries of krsie_dfa_trans / 2) and zeroes a half
+ * before reusing it. */
 struct krsie_dfa_state {
   __u32 other;  /* next state for a byte without an explicit edge (~0: dead) */
-  __u32 pad;
+  __u32 base;   /* slot of byte 0 of this state's row in krsie_dfa_trans */
   __u64 accept; /* bit i: a path ending here is in set i */
+};
+struct krsie_dfa_trans {
+  __u32 check;  /* owning state + 1; 0: free */
+  __u32 next;   /* next state (~0: dead) */
 };
 #define KRSIE_DFA_DEAD 0xffffffffu
 

@@ -30,11 +30,11 @@ struct {
 } krsie_hooks SEC(".maps");
 
 struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);  /* sized by the loader */
-  __type(key, struct krsie_dfa_key);
-  __type(value, __u32);
-} krsie_dfa_edges SEC(".maps");
+  __type(key, __u32);
+  __type(value, struct krsie_dfa_trans);
+} krsie_dfa_trans SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -130,17 +130,20 @@ static __always_inline __u32 table_id(const struct krsie_eval *e, __u32 f)
   return ((e->hook << 8) | f) | e->table_gen;
 }
 
-/* One automaton step; KRSIE_DFA_DEAD stays dead. */
+/* One automaton step (two array reads, both inlined by the verifier); KRSIE_DFA_DEAD stays
+ * dead. A slot beyond the table or owned by another state means "no explicit edge". */
 static __always_inline __u32 dfa_step(__u32 state, __u8 byte)
 {
   if (state == KRSIE_DFA_DEAD)
     return state;
-  struct krsie_dfa_key k = {.state = state, .byte = byte};
-  __u32 *next = bpf_map_lookup_elem(&krsie_dfa_edges, &k);
-  if (next)
-    return *next;
   struct krsie_dfa_state *st = bpf_map_lookup_elem(&krsie_dfa_states, &state);
-  return st ? st->other : KRSIE_DFA_DEAD;
+  if (!st)
+    return KRSIE_DFA_DEAD;
+  __u32 slot = st->base + byte;
+  struct krsie_dfa_trans *t = bpf_map_lookup_elem(&krsie_dfa_trans, &slot);
+  if (t && t->check == state + 1)
+    return t->next;
+  return st->other;
 }
 
 struct walk_ctx {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend/dfa_pack.h"
 #include "backend/path_dfa.h"
 #include "krsie_abi.h"
 #include "pir/matchers.h"
@@ -122,7 +123,7 @@ class Lowering {
     std::sort(out_.programs.begin(), out_.programs.end());
     // Sizes: at least 1 entry, the kernel refuses max_entries 0.
     auto size = [&](const char* m) { return std::max<std::uint32_t>(1, counts_[m]); };
-    out_.map_sizes = {{"krsie_rules", size("krsie_rules")},           {"krsie_dfa_edges", size("krsie_dfa_edges")},
+    out_.map_sizes = {{"krsie_rules", size("krsie_rules")},           {"krsie_dfa_trans", std::max<std::uint32_t>(1, packer_.length())},
                       {"krsie_dfa_states", size("krsie_dfa_states")}, {"krsie_lpm4", size("krsie_lpm4")},
                       {"krsie_lpm6", size("krsie_lpm6")},             {"krsie_strings", size("krsie_strings")},
                       {"krsie_inodes", std::max<std::uint32_t>(1, static_cast<std::uint32_t>(out_.inode_paths.size()))}};
@@ -402,19 +403,24 @@ class Lowering {
     auto global = [&](std::uint32_t s) { return s == Dfa::k_dead ? KRSIE_DFA_DEAD : s + base; };
     for (std::uint32_t s = 0; s < dfa->states.size(); ++s) {
       const Dfa::State& st = dfa->states[s];
-      krsie_dfa_state value{global(st.other), 0, st.accept};
+      std::vector<std::uint8_t> bytes;
+      for (auto [byte, next] : st.edges) bytes.push_back(byte);
+      std::uint32_t row = packer_.place(bytes);
+      krsie_dfa_state value{global(st.other), row, st.accept};
       std::uint32_t key = base + s;
       add("krsie_dfa_states", bytes_of(key), bytes_of(value),
           label + " state " + std::to_string(key) + " other=" + (st.other == Dfa::k_dead ? "dead" : std::to_string(global(st.other))) +
-              " accept=0x" + [&] { std::ostringstream o; o << std::hex << st.accept; return o.str(); }());
+              " accept=0x" + [&] { std::ostringstream o; o << std::hex << st.accept; return o.str(); }() +
+              (bytes.empty() ? std::string() : " row=" + std::to_string(row)));
       for (auto [byte, next] : st.edges) {
-        krsie_dfa_key k{key, byte};
-        std::uint32_t v = global(next);
+        std::uint32_t slot = row + byte;
+        krsie_dfa_trans t{key + 1, global(next)};
         char esc[8];
         std::snprintf(esc, sizeof esc, "\\x%02x", byte);
         std::string shown = byte >= 0x21 && byte < 0x7f ? std::string(1, static_cast<char>(byte)) : std::string(esc);
-        add("krsie_dfa_edges", bytes_of(k), bytes_of(v),
-            label + " " + std::to_string(key) + " '" + shown + "' -> " + (next == Dfa::k_dead ? "dead" : std::to_string(v)));
+        add("krsie_dfa_trans", bytes_of(slot), bytes_of(t),
+            label + " " + std::to_string(key) + " '" + shown + "' -> " + (next == Dfa::k_dead ? "dead" : std::to_string(t.next)) +
+                " slot=" + std::to_string(slot));
       }
     }
     next_state_ += static_cast<std::uint32_t>(dfa->states.size());
@@ -456,6 +462,7 @@ class Lowering {
   std::vector<HookState> hooks_;
   std::map<std::string, std::uint32_t> counts_;
   std::uint32_t next_state_ = 0;
+  CombPacker packer_;  // transition slots of every automaton of the policy
   bool failed_ = false;
 };
 

@@ -12,7 +12,7 @@ namespace krsie::eval {
 struct GenericMaps::Tables {
   std::map<std::uint32_t, krsie_hook_conf> hooks;                               // by hook id
   std::map<std::pair<std::uint32_t, std::uint32_t>, krsie_rule_entry> rules;   // (hook, index)
-  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint32_t> edges;      // (state, byte)
+  std::map<std::uint32_t, krsie_dfa_trans> trans;                              // by slot
   std::map<std::uint32_t, krsie_dfa_state> states;
   struct Prefix {
     std::uint32_t table;
@@ -51,9 +51,8 @@ GenericMaps::GenericMaps(const backend::GenericPolicy& g) : t_(std::make_unique<
     } else if (e.map == "krsie_rules") {
       auto k = read_as<krsie_rule_key>(e.key);
       t_->rules[{k.hook, k.index}] = read_as<krsie_rule_entry>(e.value);
-    } else if (e.map == "krsie_dfa_edges") {
-      auto k = read_as<krsie_dfa_key>(e.key);
-      t_->edges[{k.state, k.byte}] = read_as<std::uint32_t>(e.value);
+    } else if (e.map == "krsie_dfa_trans") {
+      t_->trans[read_as<std::uint32_t>(e.key)] = read_as<krsie_dfa_trans>(e.value);
     } else if (e.map == "krsie_dfa_states") {
       t_->states[read_as<std::uint32_t>(e.key)] = read_as<krsie_dfa_state>(e.value);
     } else if (e.map == "krsie_lpm4") {
@@ -85,15 +84,17 @@ bool GenericMaps::uses(const std::string& hook) const {
 namespace {
 
 struct Walker {
-  const std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint32_t>& edges;
+  const std::map<std::uint32_t, krsie_dfa_trans>& trans;
   const std::map<std::uint32_t, krsie_dfa_state>& states;
 
-  // dfa_step
+  // dfa_step: the state's row slot for `byte` if the slot is the state's, else its default.
   std::uint32_t step(std::uint32_t state, std::uint8_t byte) const {
     if (state == KRSIE_DFA_DEAD) return state;
-    if (auto it = edges.find({state, byte}); it != edges.end()) return it->second;
     auto st = states.find(state);
-    return st != states.end() ? st->second.other : KRSIE_DFA_DEAD;
+    if (st == states.end()) return KRSIE_DFA_DEAD;
+    if (auto t = trans.find(st->second.base + byte); t != trans.end() && t->second.check == state + 1)
+      return t->second.next;
+    return st->second.other;
   }
 
   // path_mask: walk_component per component from the leaf up (bytes last to first, then '/'),
@@ -143,7 +144,7 @@ FieldVector GenericMaps::fields(const std::string& hook_name, const Event& e) co
   auto conf_it = t_->hooks.find(*id);
   if (conf_it == t_->hooks.end()) return fv;
   const krsie_hook_conf& conf = conf_it->second;
-  Walker walker{t_->edges, t_->states};
+  Walker walker{t_->trans, t_->states};
   auto table = [&](std::uint32_t f) { return (*id << 8) | f; };
   auto lookup_string = [&](std::uint32_t f, const std::string& s) {
     auto it = t_->strings.find({table(f), s.substr(0, KRSIE_MAX_STRING - 1)});

@@ -24,7 +24,7 @@ static_assert(sizeof(krsie_constraint) == 80);
 static_assert(sizeof(krsie_rule_entry) == 16 + 6 * 80);
 static_assert(sizeof(krsie_rule_key) == 12);
 static_assert(sizeof(krsie_hook_conf) == 24);
-static_assert(sizeof(krsie_dfa_key) == 8);
+static_assert(sizeof(krsie_dfa_trans) == 8);
 static_assert(sizeof(krsie_dfa_state) == 16);
 static_assert(sizeof(krsie_lpm4_key) == 12);
 static_assert(sizeof(krsie_lpm6_key) == 24);

@@ -15,7 +15,7 @@ namespace {
 // Minimum max_entries per map at headroom >= 1 (two generations), so that small policies can be
 // replaced by somewhat larger ones. Hash maps are preallocated: the minimums cost ~1.5 MB.
 const std::map<std::string_view, std::uint32_t> k_minimum = {
-    {"krsie_rules", 512},  {"krsie_dfa_edges", 4096}, {"krsie_dfa_states", 4096},
+    {"krsie_rules", 512},  {"krsie_dfa_trans", 4096}, {"krsie_dfa_states", 4096},
     {"krsie_lpm4", 1024},  {"krsie_lpm6", 1024},      {"krsie_strings", 512},
     {"krsie_inodes", 1024},
 };
@@ -40,6 +40,17 @@ void mark_table(MapRecord& record, std::uint32_t table_bit) {
   write_as(record.key, k);
 }
 
+// A transition slot (or a row's base) of generation 0 moved to generation g's half.
+std::uint32_t shift_slot(std::uint32_t slot, std::uint32_t offset, std::uint32_t trans_half, const char* what) {
+  if (trans_half == 0 && slot == 0) return slot;  // a policy without explicit transitions
+  if (slot >= trans_half)
+    throw RuntimeError(ErrorKind::bad_object, std::string("policy object ") + what + " refers to transition slot " +
+                                                  std::to_string(slot) + ", beyond the " + std::to_string(trans_half) +
+                                                  " slots a generation holds",
+                       EINVAL);
+  return slot + offset;
+}
+
 std::uint32_t shift_state(std::uint32_t state, std::uint32_t offset, std::uint32_t dfa_half, const char* what) {
   if (state == KRSIE_DFA_DEAD) return state;
   if (state >= dfa_half)
@@ -56,7 +67,7 @@ const std::vector<MapAbi>& generic_maps() {
   static const std::vector<MapAbi> maps = {
       {"krsie_rules", sizeof(krsie_rule_key), sizeof(krsie_rule_entry), true, true, true},
       {"krsie_hooks", 4, sizeof(krsie_hook_conf), true, true, false},
-      {"krsie_dfa_edges", sizeof(krsie_dfa_key), 4, true, true, true},
+      {"krsie_dfa_trans", 4, sizeof(krsie_dfa_trans), true, true, true},
       {"krsie_dfa_states", 4, sizeof(krsie_dfa_state), true, true, true},
       {"krsie_lpm4", sizeof(krsie_lpm4_key), 8, true, true, true},
       {"krsie_lpm6", sizeof(krsie_lpm6_key), 8, true, true, true},
@@ -78,7 +89,7 @@ const MapAbi* map_abi(std::string_view name) {
 }
 
 void validate_records(const std::vector<MapRecord>& records) {
-  std::set<std::uint32_t> states;
+  std::set<std::uint32_t> states, owners;
   for (std::size_t i = 0; i < records.size(); ++i) {
     const MapRecord& r = records[i];
     const MapAbi* abi = map_abi(r.map);
@@ -102,6 +113,10 @@ void validate_records(const std::vector<MapRecord>& records) {
         throw RuntimeError(ErrorKind::bad_object, where + ": bad rule key", EINVAL);
     } else if (r.map == "krsie_dfa_states") {
       states.insert(read_as<std::uint32_t>(r.key));
+    } else if (r.map == "krsie_dfa_trans") {
+      auto t = read_as<krsie_dfa_trans>(r.value);
+      if (t.check == 0) throw RuntimeError(ErrorKind::bad_object, where + ": transition slot without an owner", EINVAL);
+      owners.insert(t.check - 1);
     } else if (r.map == "krsie_lpm4" || r.map == "krsie_lpm6" || r.map == "krsie_strings") {
       std::uint32_t table = read_as<std::uint32_t>(std::span(r.key).subspan(r.map == "krsie_strings" ? 0 : 4));
       if (table & KRSIE_TABLE_GEN_BIT)
@@ -112,9 +127,15 @@ void validate_records(const std::vector<MapRecord>& records) {
   if (!states.empty() && *states.rbegin() != states.size() - 1)
     throw RuntimeError(ErrorKind::bad_object,
                        "policy object automaton states are not numbered 0.." + std::to_string(states.size() - 1), EINVAL);
+  if (!owners.empty() && (states.empty() || *owners.rbegin() >= states.size()))
+    throw RuntimeError(ErrorKind::bad_object,
+                       "policy object transition slot owned by automaton state " + std::to_string(*owners.rbegin()) +
+                           ", which it does not define",
+                       EINVAL);
 }
 
-MapRecord record_for_generation(const MapRecord& record, unsigned gen, std::uint32_t dfa_half) {
+MapRecord record_for_generation(const MapRecord& record, unsigned gen, DfaHalves halves) {
+  const std::uint32_t dfa_half = halves.states;
   const MapAbi* abi = map_abi(record.map);
   if (!abi || !abi->per_generation || record.key.size() != abi->key_size || record.value.size() != abi->value_size)
     throw RuntimeError(ErrorKind::bad_object, "policy object record of map " + record.map + " has no generation form",
@@ -122,6 +143,7 @@ MapRecord record_for_generation(const MapRecord& record, unsigned gen, std::uint
   gen &= 1;
   MapRecord out = record;
   const std::uint32_t offset = gen * dfa_half;
+  const std::uint32_t slot_offset = gen * halves.trans;
   const std::uint32_t table_bit = gen ? KRSIE_TABLE_GEN_BIT : 0;
   const std::string& m = record.map;
   if (m == "krsie_rules") {
@@ -140,12 +162,15 @@ MapRecord record_for_generation(const MapRecord& record, unsigned gen, std::uint
     write_as(out.key, shift_state(state, offset, dfa_half, "automaton state"));
     auto v = read_as<krsie_dfa_state>(record.value);
     v.other = shift_state(v.other, offset, dfa_half, "automaton state");
+    v.base = shift_slot(v.base, slot_offset, halves.trans, "automaton state");
     write_as(out.value, v);
-  } else if (m == "krsie_dfa_edges") {
-    auto k = read_as<krsie_dfa_key>(record.key);
-    k.state = shift_state(k.state, offset, dfa_half, "automaton edge");
-    write_as(out.key, k);
-    write_as(out.value, shift_state(read_as<std::uint32_t>(record.value), offset, dfa_half, "automaton edge"));
+  } else if (m == "krsie_dfa_trans") {
+    write_as(out.key, shift_slot(read_as<std::uint32_t>(record.key), slot_offset, halves.trans, "automaton transition"));
+    auto t = read_as<krsie_dfa_trans>(record.value);
+    if (t.check == 0) throw RuntimeError(ErrorKind::bad_object, "policy object transition slot without an owner", EINVAL);
+    t.check = shift_state(t.check - 1, offset, dfa_half, "automaton transition") + 1;
+    t.next = shift_state(t.next, offset, dfa_half, "automaton transition");
+    write_as(out.value, t);
   } else if (m == "krsie_lpm4") {
     mark_table<krsie_lpm4_key>(out, table_bit);
   } else if (m == "krsie_lpm6") {
@@ -158,14 +183,15 @@ MapRecord record_for_generation(const MapRecord& record, unsigned gen, std::uint
   return out;
 }
 
-std::optional<unsigned> key_generation(std::string_view map, std::span<const std::uint8_t> key, std::uint32_t dfa_half) {
+std::optional<unsigned> key_generation(std::string_view map, std::span<const std::uint8_t> key, DfaHalves halves) {
+  const std::uint32_t dfa_half = halves.states;
   const MapAbi* abi = map_abi(map);
   if (!abi || !abi->per_generation || key.size() != abi->key_size) return std::nullopt;
   auto table_gen = [](std::uint32_t table) { return (table & KRSIE_TABLE_GEN_BIT) ? 1u : 0u; };
   if (map == "krsie_rules") return read_as<krsie_rule_key>(key).generation & 1;
   if (map == "krsie_hooks") return read_as<std::uint32_t>(key) >= KRSIE_HOOK_MAX ? 1u : 0u;
   if (map == "krsie_dfa_states") return dfa_half && read_as<std::uint32_t>(key) >= dfa_half ? 1u : 0u;
-  if (map == "krsie_dfa_edges") return dfa_half && read_as<krsie_dfa_key>(key).state >= dfa_half ? 1u : 0u;
+  if (map == "krsie_dfa_trans") return halves.trans && read_as<std::uint32_t>(key) >= halves.trans ? 1u : 0u;
   if (map == "krsie_lpm4") return table_gen(read_as<krsie_lpm4_key>(key).table);
   if (map == "krsie_lpm6") return table_gen(read_as<krsie_lpm6_key>(key).table);
   if (map == "krsie_strings") return table_gen(read_as<krsie_string_key>(key).table);
@@ -177,16 +203,21 @@ std::map<std::string, std::uint32_t> entry_counts(const PolicyObject& policy) {
   std::map<std::string, std::uint32_t> counts;
   for (const MapAbi& m : generic_maps())
     if (m.sized_by_loader) counts[std::string(m.name)] = 0;
-  std::uint32_t states = 0;
+  std::uint32_t states = 0, slots = 0;
   for (const MapRecord& r : policy.records) {
     if (r.map == "krsie_dfa_states" && r.key.size() == 4) {
       states = std::max(states, read_as<std::uint32_t>(r.key) + 1);
+      continue;
+    }
+    if (r.map == "krsie_dfa_trans" && r.key.size() == 4) {
+      slots = std::max(slots, read_as<std::uint32_t>(r.key) + 1);
       continue;
     }
     auto it = counts.find(r.map);
     if (it != counts.end()) ++it->second;
   }
   counts["krsie_dfa_states"] = states;
+  counts["krsie_dfa_trans"] = slots;
   counts["krsie_inodes"] = static_cast<std::uint32_t>(policy.meta.inode_paths.size());
   return counts;
 }
@@ -204,8 +235,8 @@ std::map<std::string, std::uint32_t> plan_map_sizes(const std::map<std::string, 
     } else {
       std::uint64_t minimum = k_minimum.at(m.name);
       size = std::max(minimum, n * headroom);
-      if (m.name == "krsie_dfa_states") {
-        // Two halves, each holding one generation's states (at least the policy's own).
+      if (m.name == "krsie_dfa_states" || m.name == "krsie_dfa_trans") {
+        // Two halves, each holding one generation's states or slots (at least the policy's own).
         std::uint64_t half = std::max<std::uint64_t>(std::max<std::uint64_t>(minimum / 2, (n * headroom + 1) / 2), n);
         size = 2 * half;
       }
@@ -232,9 +263,10 @@ std::vector<std::string> check_fit(const std::map<std::string, std::uint32_t>& i
     auto cap_it = max_entries.find(map);
     if (cap_it == max_entries.end()) continue;  // fixed-size maps (hooks) always fit
     std::uint64_t cap = cap_it->second;
-    if (map == "krsie_dfa_states") {
+    if (map == "krsie_dfa_states" || map == "krsie_dfa_trans") {
+      const char* what = map == "krsie_dfa_states" ? " automaton states" : " automaton transition slots";
       if (need > cap / 2)
-        problems.push_back(map + ": the new policy has " + std::to_string(need) + " automaton states, a generation holds " +
+        problems.push_back(map + ": the new policy has " + std::to_string(need) + what + ", a generation holds " +
                            std::to_string(cap / 2));
       continue;
     }

@@ -221,8 +221,9 @@ LoadedPolicy LoadedPolicy::load(const PolicyObject& policy) {
   object->prepare(policy.meta.programs, plan_map_sizes(entry_counts(policy), 0));
   object->load();
   LoadedPolicy loaded(std::move(object), policy.meta);
-  std::uint32_t states = loaded.object_->map("krsie_dfa_states").max_entries();
-  loaded.maps_ = PolicyMaps(states);
+  // One generation: the whole arrays.
+  loaded.maps_ = PolicyMaps(DfaHalves{loaded.object_->map("krsie_dfa_states").max_entries(),
+                                      loaded.object_->map("krsie_dfa_trans").max_entries()});
   for (const std::string& name : loaded.object_->map_names())
     if (map_abi(name)) loaded.maps_.add(name, MapHandle::from_fd(loaded.object_->map(name).fd(), name));
   loaded.maps_.write_generation(policy, 0);

@@ -47,9 +47,10 @@ const MapHandle& PolicyMaps::at(const std::string& name) const {
   return it->second;
 }
 
-std::uint32_t PolicyMaps::dfa_half() const {
-  if (dfa_half_) return dfa_half_;
-  return has("krsie_dfa_states") ? at("krsie_dfa_states").info().max_entries / 2 : 0;
+DfaHalves PolicyMaps::dfa_halves() const {
+  if (halves_) return *halves_;
+  auto half = [&](const char* map) { return has(map) ? at(map).info().max_entries / 2 : 0; };
+  return {half("krsie_dfa_states"), half("krsie_dfa_trans")};
 }
 
 krsie_config PolicyMaps::config() const {
@@ -65,7 +66,7 @@ void PolicyMaps::write_config(const krsie_config& config) {
 }
 
 void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
-  std::uint32_t half = dfa_half();
+  DfaHalves half = dfa_halves();
   std::map<std::string, std::pair<std::vector<Bytes>, std::vector<Bytes>>> by_map;
   for (const MapRecord& r : policy.records) {
     if (r.map == "krsie_config") continue;  // the loader owns the configuration
@@ -97,13 +98,18 @@ void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
 
 void PolicyMaps::purge_generation(unsigned gen) {
   gen &= 1;
-  std::uint32_t half = dfa_half();
+  DfaHalves half = dfa_halves();
   for (auto& [name, map] : maps_) {
     const MapAbi* abi = map_abi(name);
     if (!abi || !abi->per_generation) continue;
-    if (name == "krsie_hooks" || name == "krsie_dfa_states") {
-      std::uint32_t first = name == "krsie_hooks" ? gen * std::uint32_t{KRSIE_HOOK_MAX} : gen * half;
-      std::uint32_t count = name == "krsie_hooks" ? std::uint32_t{KRSIE_HOOK_MAX} : half;
+    // Arrays are zeroed: a transition slot left behind could otherwise be read as an edge of a
+    // state of the next policy written into this half.
+    if (name == "krsie_hooks" || name == "krsie_dfa_states" || name == "krsie_dfa_trans") {
+      std::uint32_t per_gen = name == "krsie_hooks"        ? std::uint32_t{KRSIE_HOOK_MAX}
+                              : name == "krsie_dfa_states" ? half.states
+                                                           : half.trans;
+      std::uint32_t first = gen * per_gen;
+      std::uint32_t count = per_gen;
       count = std::min(count, map.info().max_entries > first ? map.info().max_entries - first : 0);
       std::vector<Bytes> keys, values(count, Bytes(map.info().value_size, 0));
       for (std::uint32_t i = 0; i < count; ++i) keys.push_back(bytes_of(first + i));
@@ -117,10 +123,11 @@ void PolicyMaps::purge_generation(unsigned gen) {
 
 std::map<std::string, std::uint32_t> PolicyMaps::count_generation(unsigned gen) const {
   std::map<std::string, std::uint32_t> counts;
-  std::uint32_t half = dfa_half();
+  DfaHalves half = dfa_halves();
   for (const auto& [name, map] : maps_) {
     const MapAbi* abi = map_abi(name);
-    if (!abi || !abi->per_generation || !abi->sized_by_loader || name == "krsie_dfa_states") continue;
+    if (!abi || !abi->per_generation || !abi->sized_by_loader || name == "krsie_dfa_states" || name == "krsie_dfa_trans")
+      continue;
     std::uint32_t n = 0;
     for (const Bytes& key : map.keys())
       if (key_generation(name, key, half) == (gen & 1)) ++n;

@@ -70,9 +70,10 @@ std::vector<MapRecord> small_records() {
   e.nconstraints = 1;
   e.c[0].kind = KRSIE_C_BIT;
   r.push_back({"krsie_rules", bytes_of(krsie_rule_key{KRSIE_HOOK_FILE_OPEN, 0, 0}), bytes_of(e)});
-  r.push_back({"krsie_dfa_states", bytes_of(std::uint32_t{0}), bytes_of(krsie_dfa_state{KRSIE_DFA_DEAD, 0, 0})});
+  r.push_back({"krsie_dfa_states", bytes_of(std::uint32_t{0}), bytes_of(krsie_dfa_state{KRSIE_DFA_DEAD, 2, 0})});
   r.push_back({"krsie_dfa_states", bytes_of(std::uint32_t{1}), bytes_of(krsie_dfa_state{KRSIE_DFA_DEAD, 0, 1})});
-  r.push_back({"krsie_dfa_edges", bytes_of(krsie_dfa_key{0, 't'}), bytes_of(std::uint32_t{1})});
+  // State 0's row starts at slot 2: its edge on 't' sits at slot 2 + 't'.
+  r.push_back({"krsie_dfa_trans", bytes_of(std::uint32_t{2 + 't'}), bytes_of(krsie_dfa_trans{1, 1})});
   krsie_lpm4_key lpm{64, (KRSIE_HOOK_SOCKET_CONNECT << 8) | 1, {10, 0, 0, 1}};
   r.push_back({"krsie_lpm4", bytes_of(lpm), bytes_of(std::uint64_t{1})});
   krsie_string_key sk{};
@@ -243,22 +244,23 @@ MapRecord find(const std::vector<MapRecord>& records, const std::string& map) {
 TEST(Generations, GenerationZeroIsTheCompiledForm) {
   for (const MapRecord& r : small_records()) {
     if (r.map == "krsie_config") continue;
-    MapRecord g = record_for_generation(r, 0, 100);
+    MapRecord g = record_for_generation(r, 0, {100, 200});
     EXPECT_EQ(g.key, r.key) << r.map;
     EXPECT_EQ(g.value, r.value) << r.map;
-    EXPECT_EQ(key_generation(r.map, g.key, 100), 0u) << r.map;
+    EXPECT_EQ(key_generation(r.map, g.key, {100, 200}), 0u) << r.map;
   }
 }
 
 TEST(Generations, GenerationOneRewritesEveryKeyAndStateLink) {
-  const std::uint32_t half = 100;
+  const std::uint32_t half = 100, slots = 300;
+  const DfaHalves halves{half, slots};
   auto records = small_records();
-  auto rule = record_for_generation(find(records, "krsie_rules"), 1, half);
+  auto rule = record_for_generation(find(records, "krsie_rules"), 1, halves);
   EXPECT_EQ(as<krsie_rule_key>(rule.key).generation, 1u);
   EXPECT_EQ(as<krsie_rule_key>(rule.key).hook, std::uint32_t{KRSIE_HOOK_FILE_OPEN});
   EXPECT_EQ(rule.value, find(records, "krsie_rules").value);
 
-  auto hook = record_for_generation(find(records, "krsie_hooks"), 1, half);
+  auto hook = record_for_generation(find(records, "krsie_hooks"), 1, halves);
   EXPECT_EQ(as<std::uint32_t>(hook.key), std::uint32_t{KRSIE_HOOK_MAX + KRSIE_HOOK_FILE_OPEN});
   auto conf = as<krsie_hook_conf>(hook.value);
   EXPECT_EQ(conf.dfa[0], half);              // start state moved into generation 1's half
@@ -266,44 +268,58 @@ TEST(Generations, GenerationOneRewritesEveryKeyAndStateLink) {
   EXPECT_EQ(conf.exe_dfa, KRSIE_DFA_DEAD);
   EXPECT_EQ(conf.nrules, 1u);
 
-  auto state = record_for_generation(find(records, "krsie_dfa_states"), 1, half);
+  auto state = record_for_generation(find(records, "krsie_dfa_states"), 1, halves);
   EXPECT_EQ(as<std::uint32_t>(state.key), half);
   EXPECT_EQ(as<krsie_dfa_state>(state.value).other, KRSIE_DFA_DEAD);
-  auto edge = record_for_generation(find(records, "krsie_dfa_edges"), 1, half);
-  EXPECT_EQ(as<krsie_dfa_key>(edge.key).state, half);
-  EXPECT_EQ(as<krsie_dfa_key>(edge.key).byte, std::uint32_t{'t'});
-  EXPECT_EQ(as<std::uint32_t>(edge.value), half + 1);
+  EXPECT_EQ(as<krsie_dfa_state>(state.value).base, slots + 2);  // its row moved into generation 1's slots
+  auto edge = record_for_generation(find(records, "krsie_dfa_trans"), 1, halves);
+  EXPECT_EQ(as<std::uint32_t>(edge.key), slots + 2 + 't');
+  EXPECT_EQ(as<krsie_dfa_trans>(edge.value).check, half + 1);  // owner: state `half`, stored + 1
+  EXPECT_EQ(as<krsie_dfa_trans>(edge.value).next, half + 1);
 
-  auto lpm = record_for_generation(find(records, "krsie_lpm4"), 1, half);
+  auto lpm = record_for_generation(find(records, "krsie_lpm4"), 1, halves);
   EXPECT_EQ(as<krsie_lpm4_key>(lpm.key).table, ((KRSIE_HOOK_SOCKET_CONNECT << 8) | 1) | KRSIE_TABLE_GEN_BIT);
   EXPECT_EQ(as<krsie_lpm4_key>(lpm.key).prefixlen, 64u);  // the generation bit is inside the prefix
-  auto str = record_for_generation(find(records, "krsie_strings"), 1, half);
+  auto str = record_for_generation(find(records, "krsie_strings"), 1, halves);
   EXPECT_EQ(as<krsie_string_key>(str.key).table & KRSIE_TABLE_GEN_BIT, KRSIE_TABLE_GEN_BIT);
   EXPECT_STREQ(as<krsie_string_key>(str.key).s, "cat");
   krsie_inode_set_key ik{8, 42, (KRSIE_HOOK_FILE_OPEN << 8), 0};
-  auto inode = record_for_generation({"krsie_inodes", bytes_of(ik), bytes_of(std::uint64_t{1})}, 1, half);
+  auto inode = record_for_generation({"krsie_inodes", bytes_of(ik), bytes_of(std::uint64_t{1})}, 1, halves);
   EXPECT_EQ(as<krsie_inode_set_key>(inode.key).table, (KRSIE_HOOK_FILE_OPEN << 8) | KRSIE_TABLE_GEN_BIT);
   EXPECT_EQ(as<krsie_inode_set_key>(inode.key).ino, 42u);
 
   for (const MapRecord& r : {rule, hook, state, edge, lpm, str, inode})
-    EXPECT_EQ(key_generation(r.map, r.key, half), 1u) << r.map;
+    EXPECT_EQ(key_generation(r.map, r.key, halves), 1u) << r.map;
 }
 
 TEST(Generations, StatesBeyondAGenerationAreRefused) {
   MapRecord state{"krsie_dfa_states", bytes_of(std::uint32_t{100}), bytes_of(krsie_dfa_state{KRSIE_DFA_DEAD, 0, 0})};
-  EXPECT_THROW(record_for_generation(state, 0, 100), RuntimeError);
-  EXPECT_NO_THROW(record_for_generation(state, 0, 101));
-  EXPECT_THROW(record_for_generation({"krsie_config", bytes_of(std::uint32_t{0}), bytes_of(krsie_config{})}, 1, 100),
+  EXPECT_THROW(record_for_generation(state, 0, {100, 10}), RuntimeError);
+  EXPECT_NO_THROW(record_for_generation(state, 0, {101, 10}));
+  EXPECT_THROW(record_for_generation({"krsie_config", bytes_of(std::uint32_t{0}), bytes_of(krsie_config{})}, 1, {100, 10}),
                RuntimeError);
-  EXPECT_FALSE(key_generation("krsie_targets", bytes_of(std::uint64_t{5}), 100));
+  EXPECT_FALSE(key_generation("krsie_targets", bytes_of(std::uint64_t{5}), {100, 10}));
+  // Transition slots: beyond a generation's half, a free slot, or an owner beyond the states.
+  MapRecord slot{"krsie_dfa_trans", bytes_of(std::uint32_t{10}), bytes_of(krsie_dfa_trans{1, KRSIE_DFA_DEAD})};
+  EXPECT_THROW(record_for_generation(slot, 0, {100, 10}), RuntimeError);
+  EXPECT_NO_THROW(record_for_generation(slot, 0, {100, 11}));
+  MapRecord free_slot{"krsie_dfa_trans", bytes_of(std::uint32_t{1}), bytes_of(krsie_dfa_trans{0, 0})};
+  EXPECT_THROW(record_for_generation(free_slot, 0, {100, 10}), RuntimeError);
+  MapRecord stranger{"krsie_dfa_trans", bytes_of(std::uint32_t{1}), bytes_of(krsie_dfa_trans{101, 0})};
+  EXPECT_THROW(record_for_generation(stranger, 0, {100, 10}), RuntimeError);
+  MapRecord state0{"krsie_dfa_states", bytes_of(std::uint32_t{0}), bytes_of(krsie_dfa_state{KRSIE_DFA_DEAD, 0, 0})};
+  MapRecord own{"krsie_dfa_trans", bytes_of(std::uint32_t{1}), bytes_of(krsie_dfa_trans{1, 0})};
+  EXPECT_NO_THROW(validate_records({state0, own}));
+  EXPECT_THROW(validate_records({state0, stranger}), RuntimeError);
+  EXPECT_THROW(validate_records({state0, free_slot}), RuntimeError);
 }
 
 TEST(Generations, MapsAreSizedForTwoGenerations) {
   std::map<std::string, std::uint32_t> counts = {{"krsie_rules", 1000}, {"krsie_dfa_states", 5000},
-                                                 {"krsie_dfa_edges", 10}};
+                                                 {"krsie_dfa_trans", 10}};
   auto sizes = plan_map_sizes(counts, 3);
   EXPECT_EQ(sizes["krsie_rules"], 3000u);
-  EXPECT_EQ(sizes["krsie_dfa_edges"], 4096u);       // the minimum
+  EXPECT_EQ(sizes["krsie_dfa_trans"], 4096u);       // the minimum, two halves
   EXPECT_EQ(sizes["krsie_dfa_states"], 2 * 7500u);  // two halves of 3 * 5000 / 2
   EXPECT_EQ(sizes["krsie_lpm4"], 1024u);
   EXPECT_EQ(sizes.count("krsie_hooks"), 0u);  // fixed by the template
@@ -336,7 +352,7 @@ TEST(Generations, EntryCountsIncludeStatesAndInodes) {
   auto counts = entry_counts(p);
   EXPECT_EQ(counts["krsie_rules"], 1u);
   EXPECT_EQ(counts["krsie_dfa_states"], 2u);
-  EXPECT_EQ(counts["krsie_dfa_edges"], 1u);
+  EXPECT_EQ(counts["krsie_dfa_trans"], 2u + 't' + 1);  // slots up to the highest one used
   EXPECT_EQ(counts["krsie_inodes"], 1u);
   EXPECT_EQ(counts.count("krsie_config"), 0u);
 }

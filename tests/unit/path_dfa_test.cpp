@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 
+#include "backend/dfa_pack.h"
 #include "backend/path_dfa.h"
 #include "pir/matchers.h"
 
@@ -740,6 +741,50 @@ TEST(PathDfa, TypicalPolicySets) {
         for (int i = 0; i < 50; ++i) paths.push_back(gen.instance(pat(t).text));
     expect_agrees(dfa, sets, paths);
   }
+}
+
+// The row-displaced transition table (krsie_dfa_trans) answers every (state, byte) exactly as
+// the automaton does, when several automata share one table, and stays dense.
+TEST(CombPacker, PackedRowsAnswerLikeTheAutomaton) {
+  std::vector<Dfa> dfas;
+  dfas.push_back(compile({{"/etc/shadow", "/etc/ssh/**"}, {"/tmp/x?"}, {"/dev/tty[0-9]", "/*.key"}, {"/w/*a*b*"}}));
+  std::vector<std::string> many;
+  for (int i = 0; i < 2000; ++i) many.push_back("/data/d" + std::to_string(i % 37) + "/file-" + std::to_string(i));
+  dfas.push_back(compile({many, {"/data/tree-1/**"}}));
+  CombPacker packer;
+  struct Slot {
+    std::uint32_t owner, next;
+  };
+  std::map<std::uint32_t, Slot> table;
+  std::vector<std::vector<std::uint32_t>> bases;
+  std::uint32_t first_state = 0;
+  for (const Dfa& dfa : dfas) {
+    std::vector<std::uint32_t> base;
+    for (std::uint32_t s = 0; s < dfa.states.size(); ++s) {
+      std::vector<std::uint8_t> bytes;
+      for (auto [b, next] : dfa.states[s].edges) bytes.push_back(b);
+      base.push_back(packer.place(bytes));
+      for (auto [b, next] : dfa.states[s].edges) {
+        ASSERT_EQ(table.count(base.back() + b), 0u) << "slot taken twice";
+        table[base.back() + b] = {first_state + s, next};
+      }
+    }
+    bases.push_back(base);
+    first_state += static_cast<std::uint32_t>(dfa.states.size());
+  }
+  first_state = 0;
+  for (std::size_t d = 0; d < dfas.size(); ++d) {
+    const Dfa& dfa = dfas[d];
+    for (std::uint32_t s = 0; s < dfa.states.size(); ++s)
+      for (int b = 0; b < 256; ++b) {
+        auto it = table.find(bases[d][s] + b);
+        std::uint32_t got = it != table.end() && it->second.owner == first_state + s ? it->second.next : dfa.states[s].other;
+        ASSERT_EQ(got, dfa.next(s, static_cast<std::uint8_t>(b))) << "automaton " << d << " state " << s << " byte " << b;
+      }
+    first_state += static_cast<std::uint32_t>(dfa.states.size());
+  }
+  EXPECT_EQ(packer.taken(), table.size());
+  EXPECT_LE(packer.length(), packer.taken() + packer.taken() / 5 + 256) << "the table should stay dense";
 }
 
 }  // namespace

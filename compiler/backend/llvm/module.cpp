@@ -16,7 +16,7 @@ namespace {
 // Every map of the runtime ABI (runtime/src/generation.cpp generic_maps()): the loader checks
 // their presence and key/value sizes, sizes the loader-sized ones and fills what .krsie.maps holds.
 const char* const k_runtime_maps[] = {
-    "krsie_targets",    "krsie_config", "krsie_events", "krsie_stats",   "krsie_rules",  "krsie_hooks",   "krsie_dfa_edges",
+    "krsie_targets",    "krsie_config", "krsie_events", "krsie_stats",   "krsie_rules",  "krsie_hooks",   "krsie_dfa_trans",
     "krsie_dfa_states", "krsie_lpm4",   "krsie_lpm6",   "krsie_strings", "krsie_inodes", "krsie_scratch",
 };
 

@@ -34,14 +34,13 @@ const std::vector<MapAbi>& generic_maps();
 // key and value sizes, path automaton state ids that are dense. Throws RuntimeError(bad_object).
 void validate_records(const std::vector<MapRecord>& records);
 
-// Rewrites one compiled record (generation 0) for generation `gen` (0 or 1). `dfa_half` is the
-// number of automaton states each generation owns in krsie_dfa_states (generation g's states
-// start at g * dfa_half). Throws RuntimeError(bad_object) for a record that does not fit.
-MapRecord record_for_generation(const MapRecord& record, unsigned gen, std::uint32_t dfa_half);
+// Rewrites one compiled record (generation 0) for generation `gen` (0 or 1), moving automaton
+// states and transition slots into that generation's halves (DfaHalves, policy_maps.h). Throws RuntimeError(bad_object) for
+// a record that does not fit.
+MapRecord record_for_generation(const MapRecord& record, unsigned gen, DfaHalves halves);
 
 // The generation a key of `map` belongs to; nullopt for maps without generations.
-std::optional<unsigned> key_generation(std::string_view map, std::span<const std::uint8_t> key,
-                                       std::uint32_t dfa_half);
+std::optional<unsigned> key_generation(std::string_view map, std::span<const std::uint8_t> key, DfaHalves halves);
 
 // Entries a policy needs per map: its records, automaton states (highest id + 1), and one
 // krsie_inodes entry per exact rule path.

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,13 @@ namespace krsie::runtime {
 struct PolicyObject;
 
 // Decision and event counters summed over CPUs (krsie_stats).
+// How the path automaton arrays are split between the two generations: generation g's states
+// start at g * states in krsie_dfa_states, its transition slots at g * trans in krsie_dfa_trans.
+struct DfaHalves {
+  std::uint32_t states = 0;
+  std::uint32_t trans = 0;
+};
+
 struct PolicyCounters {
   std::uint64_t allow = 0, deny = 0, audit = 0, kill = 0;
   std::uint64_t events = 0, events_dropped = 0;
@@ -25,8 +33,9 @@ struct PolicyCounters {
 class PolicyMaps {
  public:
   PolicyMaps() = default;
-  // `dfa_half`: automaton states per generation; 0 = half of krsie_dfa_states' max_entries.
-  explicit PolicyMaps(std::uint32_t dfa_half) : dfa_half_(dfa_half) {}
+  // `halves`: automaton states and transition slots per generation (default: half of
+  // krsie_dfa_states' and krsie_dfa_trans' max_entries).
+  explicit PolicyMaps(DfaHalves halves) : halves_(halves) {}
 
   void add(const std::string& name, MapHandle handle);
   bool has(const std::string& name) const { return maps_.count(name) != 0; }
@@ -34,7 +43,7 @@ class PolicyMaps {
   const MapHandle& at(const std::string& name) const;
   const std::map<std::string, MapHandle>& all() const { return maps_; }
 
-  std::uint32_t dfa_half() const;
+  DfaHalves dfa_halves() const;
 
   krsie_config config() const;
   void write_config(const krsie_config& config);
@@ -71,7 +80,7 @@ class PolicyMaps {
   void set_target_levels(std::uint32_t word);
 
   std::map<std::string, MapHandle> maps_;
-  std::uint32_t dfa_half_ = 0;
+  std::optional<DfaHalves> halves_;
 };
 
 }  // namespace krsie::runtime
