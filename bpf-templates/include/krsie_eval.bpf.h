@@ -149,12 +149,34 @@ static __always_inline __u32 dfa_step(__u32 state, __u8 byte)
 struct walk_ctx {
   struct dentry *d;
   struct vfsmount *mnt;
+  struct dentry *mnt_root;  /* mnt->mnt_root, read once per mount */
   __u32 state;
   __u32 fed;      /* components fed so far */
   __u8 done;
   __u8 leaf_set;
   struct krsie_eval *e;
 };
+
+/* d_parent and d_name are neighbours in struct dentry (in every kernel with BPF-LSM; CO-RE
+ * checks it at load time): one read gives the parent and the name. */
+struct krsie_dentry_head {
+  struct dentry *parent;
+  __u32 hash;
+  __u32 len;
+  const unsigned char *name;
+};
+
+static __always_inline int read_dentry_head(struct dentry *d, struct krsie_dentry_head *h)
+{
+  __u32 off_parent = bpf_core_field_offset(struct dentry, d_parent);
+  if (bpf_core_field_offset(struct dentry, d_name) == off_parent + 8)
+    return bpf_probe_read_kernel(h, sizeof(*h), (char *)d + off_parent);
+  h->parent = BPF_CORE_READ(d, d_parent);
+  struct qstr name = BPF_CORE_READ(d, d_name);
+  h->len = name.len;
+  h->name = name.name;
+  return 0;
+}
 
 /* One step of the walk from a dentry to the root, crossing mount points upward like d_path():
  * feeds the component's bytes last to first, then '/'. Returns 1 to stop. */
@@ -166,38 +188,41 @@ static long walk_component(__u32 index, struct walk_ctx *w)
     w->done = 1;
     return 1;
   }
-  struct dentry *parent = BPF_CORE_READ(d, d_parent);
+  struct krsie_dentry_head h;
+  if (read_dentry_head(d, &h) < 0) {
+    w->state = KRSIE_DFA_DEAD;
+    return 1;
+  }
   if (!mnt) {
     /* No mount (the inode_* hooks): the path within the dentry's filesystem, up to its root. */
-    if (d == parent) {
+    if (d == h.parent) {
       w->done = 1;
       return 1;
     }
-  } else if (d == parent || d == BPF_CORE_READ(mnt, mnt_root)) {
-    struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt_root);
+  } else if (d == h.parent || d == w->mnt_root) {
     struct mount *m = container_of(mnt, struct mount, mnt);
     struct mount *up = BPF_CORE_READ(m, mnt_parent);
-    if (d != mnt_root || up == m || !up) {
+    if (d != w->mnt_root || up == m || !up) {
       w->done = 1;  /* the root of the mount tree (or a disconnected dentry) */
       return 1;
     }
     w->d = BPF_CORE_READ(m, mnt_mountpoint);
     w->mnt = &up->mnt;
+    w->mnt_root = BPF_CORE_READ(up, mnt.mnt_root);
     return 0;
   }
-  struct qstr name = BPF_CORE_READ(d, d_name);
-  __u32 len = name.len;
+  __u32 len = h.len;
   if (len > 255)
     len = 255;
   /* An opaque mask keeps the bound visible to the verifier (clang would drop a plain `& 255`). */
   asm volatile("%0 &= 255" : "+r"(len));
   char *buf = w->e->name;
-  if (bpf_probe_read_kernel(buf, len, name.name) < 0) {
+  if (bpf_probe_read_kernel(buf, len, h.name) < 0) {
     w->state = KRSIE_DFA_DEAD;
     return 1;
   }
   if (!w->leaf_set) {
-    bpf_probe_read_kernel_str(w->e->leaf, sizeof(w->e->leaf), name.name);
+    bpf_probe_read_kernel_str(w->e->leaf, sizeof(w->e->leaf), h.name);
     w->leaf_set = 1;
   }
   __u32 state = w->state;
@@ -213,7 +238,7 @@ static long walk_component(__u32 index, struct walk_ctx *w)
   w->fed++;
   if (state == KRSIE_DFA_DEAD)
     return 1;  /* no pattern can match any more: stop early */
-  w->d = parent;
+  w->d = h.parent;
   return 0;
 }
 
@@ -223,7 +248,7 @@ static __always_inline __u64 path_mask(struct krsie_eval *e, struct dentry *d, s
 {
   if (start == KRSIE_DFA_DEAD)
     return 0;
-  struct walk_ctx w = {.d = d, .mnt = mnt, .state = start, .e = e};
+  struct walk_ctx w = {.d = d, .mnt = mnt, .mnt_root = mnt ? BPF_CORE_READ(mnt, mnt_root) : 0, .state = start, .e = e};
   bpf_loop(KRSIE_MAX_PATH_DEPTH * 2, walk_component, &w, 0);
   if (w.state == KRSIE_DFA_DEAD)
     return 0;
