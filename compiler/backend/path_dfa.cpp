@@ -538,8 +538,8 @@ struct ClassDfa {
 
 class SubsetBuilder {
  public:
-  SubsetBuilder(const Nfa& nfa, const Classes& cls, std::size_t limit)
-      : nfa_(nfa), cls_(cls), limit_(limit), mark_(nfa.accept.size(), 0) {}
+  SubsetBuilder(const Nfa& nfa, const Classes& cls, const DfaLimits& limits)
+      : nfa_(nfa), cls_(cls), limits_(limits), mark_(nfa.accept.size(), 0) {}
 
   // For each DFA state (a closed set Q of NFA nodes), with "small" edges naming a few classes and
   // "large" edges naming all classes but a few (the "[^/]" loops):
@@ -618,9 +618,15 @@ class SubsetBuilder {
 
  private:
   bool fail(std::string* error) {
-    if (error)
-      *error = "path automaton too large: the subset construction exceeds " + std::to_string(limit_) +
+    if (!error) return false;
+    if (table_.size() > limits_.max_subset_states)
+      *error = "path automaton too large: the subset construction exceeds " + std::to_string(limits_.max_subset_states) +
                " states (globs with several '*' components above a literal one, read leaf-first, multiply states)";
+    else
+      *error = "path automaton too large: the subset construction's states hold more than " +
+               std::to_string(limits_.max_subset_entries) +
+               " pattern positions (many globs that fix the start of a component, like \"[a-m]x*\", read leaf-first, "
+               "keep every pattern alive in every state)";
     return false;
   }
 
@@ -667,15 +673,17 @@ class SubsetBuilder {
       std::uint64_t acc = 0;
       for (std::uint32_t q : set_) acc |= nfa_.accept[q];
       out.accept.push_back(acc);
-      if (table_.size() > limit_) return k_none;
+      entries_ += set_.size();
+      if (table_.size() > limits_.max_subset_states || entries_ > limits_.max_subset_entries) return k_none;
     }
     return id;
   }
 
   const Nfa& nfa_;
   const Classes& cls_;
-  std::size_t limit_;
+  const DfaLimits& limits_;
   SetTable table_;
+  std::size_t entries_ = 0;
   std::vector<std::uint32_t> mark_, stack_, seeds_, fresh_, set_;
   std::uint32_t gen_ = 0;
 };
@@ -1043,7 +1051,7 @@ std::optional<Dfa> compile_reverse_dfa(const std::vector<PathSet>& sets, std::st
 
   ClassDfa raw;
   {
-    SubsetBuilder sb(nb.nfa, cls, limits.max_subset_states);
+    SubsetBuilder sb(nb.nfa, cls, limits);
     if (!sb.run(nb.start, raw, error)) return std::nullopt;
   }
   if (root_mask) merge_root(raw, cls, root_mask);

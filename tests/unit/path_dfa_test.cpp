@@ -414,6 +414,18 @@ TEST(PathDfa, LimitErrors) {
   EXPECT_FALSE(compile_reverse_dfa(make_sets({{blowup}}), &error, DfaLimits{.max_subset_states = 20000}));
   EXPECT_NE(error.find("20000"), std::string::npos) << error;
   EXPECT_LT(timer.cpu_ms(), 2000.0);
+  // The other blow-up: many globs that fix the start of a component keep every pattern alive in
+  // every state read leaf-first; the states' total size stops it before their number does.
+  std::vector<std::string> prefixes;
+  std::mt19937 rng(11);
+  for (int i = 0; i < 300; ++i) {
+    std::string a, b;
+    for (int k = 0; k < 6; ++k) a += static_cast<char>('a' + rng() % 26), b += static_cast<char>('a' + rng() % 26);
+    prefixes.push_back("/srv/" + a + "/[a-m]" + b + "*");
+  }
+  error.clear();
+  EXPECT_FALSE(compile_reverse_dfa(make_sets({prefixes}), &error, DfaLimits{.max_subset_entries = 200000}));
+  EXPECT_NE(error.find("more than 200000 pattern positions"), std::string::npos) << error;
   // A smaller one fits, and is exponential but exact.
   std::string small;
   for (int i = 0; i < 6; ++i) small += "/*";
