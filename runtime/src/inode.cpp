@@ -1,5 +1,6 @@
 #include "krsie/runtime/inode.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -17,6 +18,35 @@ krsie_inode_key inode_key(const std::string& path) {
   struct stat st{};
   if (stat(path.c_str(), &st) != 0) throw RuntimeError(describe_errno(path, errno), errno);
   return krsie_inode_key{kernel_dev(st.st_dev), static_cast<__u64>(st.st_ino)};
+}
+
+std::optional<struct stat> PathStatter::stat_path(const std::string& path) {
+  struct stat st{};
+  auto plain = [&]() -> std::optional<struct stat> {
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    return st;
+  };
+  std::size_t slash = path.rfind('/');
+  if (path.empty() || path[0] != '/' || slash == std::string::npos || slash + 1 == path.size()) return plain();
+  std::string leaf = path.substr(slash + 1);
+  if (leaf == "." || leaf == "..") return plain();
+  std::string dir = slash == 0 ? std::string("/") : path.substr(0, slash);
+  if (missing_.count(dir)) return std::nullopt;
+  if (!dir_fd_ || dir != dir_) {
+    dir_fd_ = Fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    dir_ = dir;
+    if (!dir_fd_) {
+      // The path walk to any entry would fail the same way: the directory is missing, not a
+      // directory, a symlink loop, or behind a directory we may not search.
+      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EACCES) {
+        missing_.insert(dir);
+        return std::nullopt;
+      }
+      return plain();  // out of file descriptors or memory: one full walk
+    }
+  }
+  if (fstatat(dir_fd_.get(), leaf.c_str(), &st, 0) != 0) return std::nullopt;
+  return st;
 }
 
 }  // namespace krsie::runtime

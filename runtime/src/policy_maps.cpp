@@ -76,10 +76,12 @@ void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
   }
   // Inodes of exact rule paths, as they exist now (missing files are matched by path alone).
   std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>, std::uint64_t> inode_masks;
+  PathStatter statter;
   for (const auto& ip : policy.meta.inode_paths) {
-    struct stat st{};
-    if (ip.bit >= 64 || stat(ip.path.c_str(), &st) != 0) continue;
-    inode_masks[{kernel_dev(st.st_dev), st.st_ino, ip.table}] |= 1ull << ip.bit;
+    if (ip.bit >= 64) continue;
+    std::optional<struct stat> st = statter.stat_path(ip.path);
+    if (!st) continue;
+    inode_masks[{kernel_dev(st->st_dev), st->st_ino, ip.table}] |= 1ull << ip.bit;
   }
   for (const auto& [k, mask] : inode_masks) {
     krsie_inode_set_key key{std::get<0>(k), std::get<1>(k), std::get<2>(k), 0};
