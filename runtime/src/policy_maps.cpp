@@ -112,8 +112,10 @@ void PolicyMaps::purge_generation(unsigned gen) {
       map.update_many(keys, values);
       continue;
     }
-    for (const Bytes& key : map.keys())
-      if (key_generation(name, key, half) == gen) map.erase(key);
+    std::vector<Bytes> doomed;
+    for (Bytes& key : map.keys())
+      if (key_generation(name, key, half) == gen) doomed.push_back(std::move(key));
+    map.erase_many(doomed);
   }
 }
 
