@@ -507,15 +507,22 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   }
   result.prepare_ms = ms_since(started);
 
-  // Publish: a grace period between writing the new generation and the switch, so that on any
-  // CPU (weakly ordered ones too) a program run that sees the new generation number also sees
-  // every entry of it (RCU's guarantee for runs that end after the grace period began).
+  // Publish: every entry of the new generation must be visible to a program run that sees the
+  // new generation number. On x86 (TSO) the order of our stores is the order in which every CPU
+  // sees them: the entries were stored by earlier bpf() calls of this thread than the switch's
+  // (a migration between them drains the store buffer), and a program's loads are not reordered
+  // with its earlier load of the generation word, so nothing is needed. On weakly ordered CPUs the
+  // kernel's map updates carry no barrier that orders them before the switch for a reader:
+  // a grace period does (RCU's guarantee: a program run that does not end before it ends began
+  // after it began, and sees every store made before it). See docs/loader.md, step 5.
   auto t_publish = Clock::now();
+#if !defined(__x86_64__) && !defined(__i386__)
   try {
     wait_for_running_programs();
   } catch (const RuntimeError& e) {
     throw refused(e.what());
   }
+#endif
   result.publish_ms = ms_since(t_publish);
 
   // The switch: one aligned word (krsie_config.generation) changes; every program run that
