@@ -423,9 +423,11 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   };
 
   std::vector<std::string> problems;
+  PolicyMaps::GenerationKeys listed;  // cur's keys serve the cleanup after the switch too
   try {
     // Leftovers of an interrupted replacement live in the generation not in force: clear them.
-    maps.purge_generation(next);
+    listed = maps.list_generation_keys();
+    maps.purge_generation(next, listed);
     maps.drop_target_generation(next);
 
     // Capacity: the new rules must fit beside the rules in force.
@@ -433,7 +435,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     for (const MapAbi& m : generic_maps())
       if (m.sized_by_loader && maps.has(std::string(m.name)))
         capacity[std::string(m.name)] = maps.at(std::string(m.name)).info().max_entries;
-    problems = check_fit(maps.count_generation(cur), entry_counts(policy), capacity);
+    problems = check_fit(listed.counts(cur), entry_counts(policy), capacity);
     auto in_force = maps.targets();
     std::size_t fresh = 0;
     for (const TargetRecord& t : targets) fresh += !in_force.count(t.id);
@@ -554,7 +556,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   auto t_cleanup = Clock::now();
   if (synced) {
     try {
-      maps.purge_generation(cur);
+      maps.purge_generation(cur, listed);
       maps.drop_target_generation(cur);
       krsie_config c = maps.config();
       c.enforce = enforce_bits(c.enforce, cur, result.enforce, false);

@@ -10,6 +10,7 @@
 // decides how fast, never what is accepted.
 #include "krsie/runtime/metadata.h"
 
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <optional>
@@ -36,6 +37,13 @@ void check_abi(int abi) {
     throw bad_object("policy object has ABI " + std::to_string(abi) + ", this krsie-load speaks ABI " +
                      std::to_string(KRSIE_ABI_VERSION) + ": recompile the policy with a matching krsiec");
 }
+
+// Bytes a string holds as they are: printable ASCII but the quote and the backslash.
+constexpr std::array<bool, 256> k_plain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}();
 
 // Thrown inside the fast reader: "not the subset I read", never an error of its own.
 struct NotCanonical {};
@@ -158,7 +166,7 @@ class FastReader {
       return;
     }
     for (;;) {
-      std::string key = string();
+      std::string key(string_view());  // short: no allocation
       expect(':');
       member(std::string_view(key));
       space();
@@ -193,38 +201,41 @@ class FastReader {
   }
 
   // A string of printable ASCII with the escapes krsiec writes (\u00XX for other controls).
-  std::string string() {
+  std::string string() { return std::string(string_view()); }
+
+  // The same as a view: into the text when it has no escape, else into scratch_ (valid until the
+  // next call).
+  std::string_view string_view() {
     expect('"');
     const char* start = p_;
-    while (p_ != end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20 &&
-           static_cast<unsigned char>(*p_) < 0x80)
-      ++p_;
-    std::string out(start, p_);
+    while (p_ != end_ && k_plain[static_cast<unsigned char>(*p_)]) ++p_;
+    if (p_ != end_ && *p_ == '"') return std::string_view(start, static_cast<std::size_t>(p_++ - start));
+    scratch_.assign(start, p_);
     for (;;) {
       if (p_ == end_) throw NotCanonical{};
       unsigned char c = static_cast<unsigned char>(*p_++);
-      if (c == '"') return out;
+      if (c == '"') return scratch_;
       if (c < 0x20 || c >= 0x80) throw NotCanonical{};  // invalid, or UTF-8 nlohmann validates
       if (c != '\\') {
-        out += static_cast<char>(c);
+        scratch_ += static_cast<char>(c);
         continue;
       }
       if (p_ == end_) throw NotCanonical{};
       switch (*p_++) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"': scratch_ += '"'; break;
+        case '\\': scratch_ += '\\'; break;
+        case '/': scratch_ += '/'; break;
+        case 'b': scratch_ += '\b'; break;
+        case 'f': scratch_ += '\f'; break;
+        case 'n': scratch_ += '\n'; break;
+        case 'r': scratch_ += '\r'; break;
+        case 't': scratch_ += '\t'; break;
         case 'u': {
           if (end_ - p_ < 4 || p_[0] != '0' || p_[1] != '0') throw NotCanonical{};
           unsigned v = 0;
           auto [ptr, ec] = std::from_chars(p_ + 2, p_ + 4, v, 16);
           if (ec != std::errc() || ptr != p_ + 4 || v >= 0x80) throw NotCanonical{};
-          out += static_cast<char>(v);
+          scratch_ += static_cast<char>(v);
           p_ += 4;
           break;
         }
@@ -258,6 +269,7 @@ class FastReader {
 
   const char* p_;
   const char* end_;
+  std::string scratch_;
 };
 
 }  // namespace

@@ -97,7 +97,29 @@ void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
   if (auto it = by_map.find("krsie_hooks"); it != by_map.end()) at("krsie_hooks").update_many(it->second.first, it->second.second);
 }
 
-void PolicyMaps::purge_generation(unsigned gen) {
+PolicyMaps::GenerationKeys PolicyMaps::list_generation_keys() const {
+  GenerationKeys listed;
+  std::uint32_t half = dfa_half();
+  for (const auto& [name, map] : maps_) {
+    const MapAbi* abi = map_abi(name);
+    if (!abi || !abi->per_generation || name == "krsie_hooks" || name == "krsie_dfa_states") continue;
+    auto& by_gen = listed.keys[name];
+    for (Bytes& key : map.keys())
+      if (std::optional<unsigned> g = key_generation(name, key, half)) by_gen[*g & 1].push_back(std::move(key));
+  }
+  return listed;
+}
+
+std::map<std::string, std::uint32_t> PolicyMaps::GenerationKeys::counts(unsigned gen) const {
+  std::map<std::string, std::uint32_t> out;
+  for (const auto& [name, by_gen] : keys) {
+    const MapAbi* abi = map_abi(name);
+    if (abi && abi->sized_by_loader) out[name] = static_cast<std::uint32_t>(by_gen[gen & 1].size());
+  }
+  return out;
+}
+
+void PolicyMaps::purge_generation(unsigned gen, const GenerationKeys& listed) {
   gen &= 1;
   std::uint32_t half = dfa_half();
   for (auto& [name, map] : maps_) {
@@ -112,25 +134,9 @@ void PolicyMaps::purge_generation(unsigned gen) {
       map.update_many(keys, values);
       continue;
     }
-    std::vector<Bytes> doomed;
-    for (Bytes& key : map.keys())
-      if (key_generation(name, key, half) == gen) doomed.push_back(std::move(key));
-    map.erase_many(doomed);
+    auto it = listed.keys.find(name);
+    if (it != listed.keys.end()) map.erase_many(it->second[gen]);
   }
-}
-
-std::map<std::string, std::uint32_t> PolicyMaps::count_generation(unsigned gen) const {
-  std::map<std::string, std::uint32_t> counts;
-  std::uint32_t half = dfa_half();
-  for (const auto& [name, map] : maps_) {
-    const MapAbi* abi = map_abi(name);
-    if (!abi || !abi->per_generation || !abi->sized_by_loader || name == "krsie_dfa_states") continue;
-    std::uint32_t n = 0;
-    for (const Bytes& key : map.keys())
-      if (key_generation(name, key, half) == (gen & 1)) ++n;
-    counts[name] = n;
-  }
-  return counts;
 }
 
 void PolicyMaps::add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsigned gen) {
