@@ -5,6 +5,8 @@
 #include <sys/sysmacros.h>
 
 #include <cerrno>
+#include <cstring>
+#include <string_view>
 
 #include "krsie/runtime/error.h"
 
@@ -28,24 +30,30 @@ std::optional<struct stat> PathStatter::stat_path(const std::string& path) {
   };
   std::size_t slash = path.rfind('/');
   if (path.empty() || path[0] != '/' || slash == std::string::npos || slash + 1 == path.size()) return plain();
-  std::string leaf = path.substr(slash + 1);
-  if (leaf == "." || leaf == "..") return plain();
-  std::string dir = slash == 0 ? std::string("/") : path.substr(0, slash);
-  if (missing_.count(dir)) return std::nullopt;
-  if (!dir_fd_ || dir != dir_) {
-    dir_fd_ = Fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    dir_ = dir;
-    if (!dir_fd_) {
-      // The path walk to any entry would fail the same way: the directory is missing, not a
-      // directory, a symlink loop, or behind a directory we may not search.
-      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EACCES) {
-        missing_.insert(dir);
-        return std::nullopt;
+  const char* leaf = path.c_str() + slash + 1;  // NUL-terminated: the end of `path`
+  if (std::strcmp(leaf, ".") == 0 || std::strcmp(leaf, "..") == 0) return plain();
+  std::string_view dir = slash == 0 ? std::string_view("/") : std::string_view(path).substr(0, slash);
+  if (!have_dir_ || dir != dir_) {
+    dir_.assign(dir);
+    have_dir_ = true;
+    dir_fd_ = Fd();
+    dir_missing_ = missing_.count(dir_) != 0;
+    if (!dir_missing_) {
+      dir_fd_ = Fd(open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!dir_fd_) {
+        // The path walk to any entry would fail the same way: the directory is missing, not a
+        // directory, a symlink loop, or behind a directory we may not search.
+        if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP && errno != EACCES) {
+          have_dir_ = false;
+          return plain();  // out of file descriptors or memory: one full walk
+        }
+        dir_missing_ = true;
+        missing_.insert(dir_);
       }
-      return plain();  // out of file descriptors or memory: one full walk
     }
   }
-  if (fstatat(dir_fd_.get(), leaf.c_str(), &st, 0) != 0) return std::nullopt;
+  if (dir_missing_) return std::nullopt;
+  if (fstatat(dir_fd_.get(), leaf, &st, 0) != 0) return std::nullopt;
   return st;
 }
 

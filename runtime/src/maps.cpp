@@ -142,25 +142,37 @@ std::vector<Bytes> MapHandle::keys() const {
 
 void MapHandle::update_many(const std::vector<Bytes>& keys, const std::vector<Bytes>& values) {
   if (keys.size() != values.size()) throw RuntimeError("update_many: keys and values differ in number");
-  if (keys.empty()) return;
-  if (info_.type == BPF_MAP_TYPE_ARRAY || info_.type == BPF_MAP_TYPE_HASH) {
-    Bytes k, v;
-    k.reserve(keys.size() * info_.key_size);
-    v.reserve(values.size() * info_.value_size);
-    bool sizes_ok = true;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      sizes_ok = sizes_ok && keys[i].size() == info_.key_size && values[i].size() == info_.value_size;
-      k.insert(k.end(), keys[i].begin(), keys[i].end());
-      v.insert(v.end(), values[i].begin(), values[i].end());
+  Bytes k, v;
+  k.reserve(keys.size() * info_.key_size);
+  v.reserve(values.size() * info_.value_size);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i].size() != info_.key_size || values[i].size() != info_.value_size) {
+      update(keys[i], values[i]);  // throws, naming the sizes
+      continue;
     }
-    if (sizes_ok) {
-      __u32 count = static_cast<__u32>(keys.size());
-      LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = 0, .flags = 0);
-      if (bpf_map_update_batch(fd_.get(), k.data(), v.data(), &count, &opts) == 0 && count == keys.size()) return;
-      // Kernels without batch support: fall through to single updates (idempotent).
-    }
+    k.insert(k.end(), keys[i].begin(), keys[i].end());
+    v.insert(v.end(), values[i].begin(), values[i].end());
   }
-  for (std::size_t i = 0; i < keys.size(); ++i) update(keys[i], values[i]);
+  update_batch(k, v, k.size() / std::max<std::uint32_t>(info_.key_size, 1));
+}
+
+void MapHandle::update_batch(const Bytes& keys, const Bytes& values, std::size_t count) {
+  if (count == 0) return;
+  if (keys.size() != count * info_.key_size || values.size() != count * info_.value_size)
+    throw RuntimeError("map " + label_ + " takes " + std::to_string(info_.key_size) + "-byte keys and " +
+                           std::to_string(info_.value_size) + "-byte values, got " + std::to_string(keys.size()) +
+                           " and " + std::to_string(values.size()) + " bytes for " + std::to_string(count) + " entries",
+                       EINVAL, ErrorKind::bad_object);
+  if (info_.type == BPF_MAP_TYPE_ARRAY || info_.type == BPF_MAP_TYPE_HASH) {
+    __u32 n = static_cast<__u32>(count);
+    LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = 0, .flags = 0);
+    if (bpf_map_update_batch(fd_.get(), keys.data(), values.data(), &n, &opts) == 0 && n == count) return;
+    // Kernels without batch support, or a failure part way: single updates (idempotent), which
+    // name the error.
+  }
+  for (std::size_t i = 0; i < count; ++i)
+    update(std::span(keys).subspan(i * info_.key_size, info_.key_size),
+           std::span(values).subspan(i * info_.value_size, info_.value_size));
 }
 
 void MapHandle::erase_many(const std::vector<Bytes>& keys) {

@@ -66,13 +66,26 @@ void PolicyMaps::write_config(const krsie_config& config) {
 
 void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
   std::uint32_t half = dfa_half();
-  std::map<std::string, std::pair<std::vector<Bytes>, std::vector<Bytes>>> by_map;
+  // Keys and values per map, concatenated as BPF_MAP_UPDATE_BATCH takes them.
+  struct Batch {
+    Bytes keys, values;
+    std::size_t count = 0;
+    void add(const MapRecord& g) {
+      keys.insert(keys.end(), g.key.begin(), g.key.end());
+      values.insert(values.end(), g.value.begin(), g.value.end());
+      ++count;
+    }
+  };
+  std::map<std::string, Batch> by_map;
+  Batch* last = nullptr;
+  const std::string* last_map = nullptr;
   for (const MapRecord& r : policy.records) {
     if (r.map == "krsie_config") continue;  // the loader owns the configuration
-    MapRecord g = record_for_generation(r, gen, half);
-    auto& [keys, values] = by_map[g.map];
-    keys.push_back(std::move(g.key));
-    values.push_back(std::move(g.value));
+    if (!last_map || r.map != *last_map) {  // records come grouped by map
+      last = &by_map[r.map];
+      last_map = &r.map;
+    }
+    last->add(record_for_generation(r, gen, half));
   }
   // Inodes of exact rule paths, as they exist now (missing files are matched by path alone).
   std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>, std::uint64_t> inode_masks;
@@ -85,16 +98,14 @@ void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
   }
   for (const auto& [k, mask] : inode_masks) {
     krsie_inode_set_key key{std::get<0>(k), std::get<1>(k), std::get<2>(k), 0};
-    MapRecord g = record_for_generation({"krsie_inodes", bytes_of(key), bytes_of(mask)}, gen, half);
-    auto& [keys, values] = by_map["krsie_inodes"];
-    keys.push_back(std::move(g.key));
-    values.push_back(std::move(g.value));
+    by_map["krsie_inodes"].add(record_for_generation({"krsie_inodes", bytes_of(key), bytes_of(mask)}, gen, half));
   }
   // Hook configurations last: a hook becomes used in this generation only once its rules,
   // automata and sets are all in place (matters for the in-process loader, which has no switch).
-  for (auto& [map, kv] : by_map)
-    if (map != "krsie_hooks") at(map).update_many(kv.first, kv.second);
-  if (auto it = by_map.find("krsie_hooks"); it != by_map.end()) at("krsie_hooks").update_many(it->second.first, it->second.second);
+  for (auto& [map, b] : by_map)
+    if (map != "krsie_hooks") at(map).update_batch(b.keys, b.values, b.count);
+  if (auto it = by_map.find("krsie_hooks"); it != by_map.end())
+    at("krsie_hooks").update_batch(it->second.keys, it->second.values, it->second.count);
 }
 
 PolicyMaps::GenerationKeys PolicyMaps::list_generation_keys() const {

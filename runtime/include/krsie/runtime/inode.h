@@ -29,9 +29,11 @@ class PathStatter {
   std::optional<struct stat> stat_path(const std::string& path);
 
  private:
-  std::string dir_;              // the directory dir_fd_ refers to
-  Fd dir_fd_;
-  std::set<std::string> missing_;  // directories that could not be resolved
+  std::string dir_;               // the directory of the previous path
+  bool have_dir_ = false;
+  bool dir_missing_ = false;      // dir_ cannot be resolved
+  Fd dir_fd_;                     // else: dir_, opened with O_PATH
+  std::set<std::string> missing_;  // every directory that could not be resolved
 };
 
 }  // namespace krsie::runtime

@@ -71,6 +71,8 @@ class MapHandle {
   // Updates many entries at once where the kernel supports it (array and hash maps), else one by
   // one.
   void update_many(const std::vector<Bytes>& keys, const std::vector<Bytes>& values);
+  // The same with `count` keys and values, each concatenated.
+  void update_batch(const Bytes& keys, const Bytes& values, std::size_t count);
   void pin(const std::string& path) const;
 
   template <typename K, typename V>
