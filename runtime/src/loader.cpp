@@ -239,7 +239,7 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
     throw RuntimeError(ErrorKind::usage, "--headroom must be between 1 and 64", EINVAL);
   // Everything that needs no kernel first: a bad object or a bad target is reported as such on
   // any machine, before the kernel check.
-  PolicyObject policy = PolicyObject::read_file(request.object_path);
+  PolicyObject policy = PolicyObject::read_file(request.object_path, RuleText::skip);  // texts: for events, from the copy
   try {
     policy.check_template();
   } catch (const RuntimeError& e) {
@@ -355,7 +355,7 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
 ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& request) {
   auto started = Clock::now();
   check_name(request.name);
-  PolicyObject policy = PolicyObject::read_file(request.object_path);
+  PolicyObject policy = PolicyObject::read_file(request.object_path, RuleText::skip);  // texts: for events, from the copy
   try {
     policy.check_template();
   } catch (const RuntimeError& e) {
@@ -385,7 +385,8 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     const std::string& in_force = loaded.state.objects[loaded.maps.generation()];
     if (!in_force.empty())
       old_backend =
-          backend_of(PolicyObject::parse(read_whole_file(paths.state_dir(request.name) + "/" + in_force)).meta.backend);
+          backend_of(PolicyObject::parse(read_whole_file(paths.state_dir(request.name) + "/" + in_force), RuleText::skip)
+                         .meta.backend);
   }
   if (new_backend != old_backend)
     throw RuntimeError(ErrorKind::replace_refused,
@@ -683,7 +684,7 @@ PolicyStatus policy_status(const LoaderPaths& paths, const std::string& name) {
   for (const std::string& l : o.links) s.hooks.push_back(program_hook(l));
   s.source = o.state.sources[s.generation];
   try {
-    PolicyObject obj = PolicyObject::parse(read_whole_file(s.state_dir + "/" + object_file(s.generation)));
+    PolicyObject obj = PolicyObject::parse(read_whole_file(s.state_dir + "/" + object_file(s.generation)), RuleText::skip);
     s.rules = obj.meta.rules.size();
   } catch (const RuntimeError& e) {
     s.problems.push_back(std::string("metadata of the rules in force is unreadable: ") + e.what());

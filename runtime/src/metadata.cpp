@@ -50,7 +50,8 @@ struct NotCanonical {};
 
 class FastReader {
  public:
-  explicit FastReader(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+  FastReader(std::string_view text, RuleText rule_text)
+      : p_(text.data()), end_(text.data() + text.size()), keep_text_(rule_text == RuleText::keep) {}
 
   PolicyMetadata read() {
     PolicyMetadata m;
@@ -124,10 +125,13 @@ class FastReader {
           object([&](std::string_view k) {
             if (k == "id") once(id), r.id = number();
             else if (k == "hook") once(hook), r.hook = string();
-            else if (k == "locations") once(locations), array([&] { r.locations.push_back(string()); });
-            else if (k == "source") once(source), r.source = string();
-            else if (k == "message") once(message), r.message = string();
-            else if (k == "tag") once(tag), r.tag = string();
+            else if (k == "locations") once(locations), array([&] {
+              if (keep_text_) r.locations.push_back(string());
+              else string_view();
+            });
+            else if (k == "source") once(source), text(r.source);
+            else if (k == "message") once(message), text(r.message);
+            else if (k == "tag") once(tag), text(r.tag);
             else skip_value();
           });
           if (!id || !locations) throw NotCanonical{};
@@ -203,6 +207,12 @@ class FastReader {
   // A string of printable ASCII with the escapes krsiec writes (\u00XX for other controls).
   std::string string() { return std::string(string_view()); }
 
+  // A rule text: read into `out`, or only checked when texts are skipped.
+  void text(std::string& out) {
+    std::string_view v = string_view();
+    if (keep_text_) out.assign(v);
+  }
+
   // The same as a view: into the text when it has no escape, else into scratch_ (valid until the
   // next call).
   std::string_view string_view() {
@@ -262,27 +272,28 @@ class FastReader {
     switch (*p_) {
       case '{': object([&](std::string_view) { skip_value(); }); break;
       case '[': array([&] { skip_value(); }); break;
-      case '"': string(); break;
+      case '"': string_view(); break;
       default: number();
     }
   }
 
   const char* p_;
   const char* end_;
+  bool keep_text_;
   std::string scratch_;
 };
 
 }  // namespace
 
-std::optional<PolicyMetadata> read_canonical_metadata(std::string_view text) {
+std::optional<PolicyMetadata> read_canonical_metadata(std::string_view text, RuleText rule_text) {
   try {
-    return FastReader(text).read();
+    return FastReader(text, rule_text).read();
   } catch (const NotCanonical&) {
     return std::nullopt;
   }
 }
 
-PolicyMetadata parse_metadata_json(std::string_view text) {
+PolicyMetadata parse_metadata_json(std::string_view text, RuleText rule_text) {
   PolicyMetadata m;
   nlohmann::json j;
   try {
@@ -312,6 +323,7 @@ PolicyMetadata parse_metadata_json(std::string_view text) {
       rm.source = r.value("source", "");
       rm.message = r.value("message", "");
       rm.tag = r.value("tag", "");
+      if (rule_text == RuleText::skip) rm.locations.clear(), rm.source.clear(), rm.message.clear(), rm.tag.clear();
       m.rules.push_back(std::move(rm));
     }
   } catch (const nlohmann::json::exception& e) {
@@ -321,13 +333,13 @@ PolicyMetadata parse_metadata_json(std::string_view text) {
   return m;
 }
 
-PolicyMetadata parse_metadata(std::string_view text) {
-  if (std::optional<PolicyMetadata> m = read_canonical_metadata(text)) {
+PolicyMetadata parse_metadata(std::string_view text, RuleText rule_text) {
+  if (std::optional<PolicyMetadata> m = read_canonical_metadata(text, rule_text)) {
     check_abi(m->abi);
     check_metadata(*m);
     return std::move(*m);
   }
-  return parse_metadata_json(text);
+  return parse_metadata_json(text, rule_text);
 }
 
 }  // namespace krsie::runtime

@@ -26,7 +26,8 @@ namespace {
 
 RuntimeError bad_object(const std::string& message) { return RuntimeError(ErrorKind::bad_object, message, EINVAL); }
 
-std::map<std::string, std::vector<std::uint8_t>> read_sections(const std::vector<std::uint8_t>& bytes,
+// The wanted sections as views into `bytes`.
+std::map<std::string, std::span<const std::uint8_t>> read_sections(const std::vector<std::uint8_t>& bytes,
                                                                 const std::vector<std::string>& wanted) {
   if (bytes.empty()) throw bad_object("not a policy object: the file is empty");
   if (bytes.size() < 4 || std::memcmp(bytes.data(), "\x7f" "ELF", 4) != 0)
@@ -48,7 +49,7 @@ std::map<std::string, std::vector<std::uint8_t>> read_sections(const std::vector
   elf_version(EV_CURRENT);
   Elf* elf = elf_memory(reinterpret_cast<char*>(const_cast<std::uint8_t*>(bytes.data())), bytes.size());
   if (!elf) throw bad_object(std::string("not a policy object: ") + elf_errmsg(-1));
-  std::map<std::string, std::vector<std::uint8_t>> out;
+  std::map<std::string, std::span<const std::uint8_t>> out;
   std::size_t shstrndx = 0;
   if (elf_getshdrstrndx(elf, &shstrndx) != 0) {
     elf_end(elf);
@@ -67,14 +68,13 @@ std::map<std::string, std::vector<std::uint8_t>> read_sections(const std::vector
       elf_end(elf);
       throw bad_object(std::string("not a policy object: two ") + name + " sections");
     }
-    out[name].assign(bytes.begin() + static_cast<std::ptrdiff_t>(shdr.sh_offset),
-                     bytes.begin() + static_cast<std::ptrdiff_t>(shdr.sh_offset + shdr.sh_size));
+    out[name] = std::span(bytes).subspan(shdr.sh_offset, shdr.sh_size);
   }
   elf_end(elf);
   return out;
 }
 
-std::vector<MapRecord> parse_records(const std::vector<std::uint8_t>& b) {
+std::vector<MapRecord> parse_records(std::span<const std::uint8_t> b) {
   std::size_t pos = 0;
   auto need = [&](std::size_t n) {
     if (b.size() - pos < n) throw bad_object("policy object map section is truncated");
@@ -117,14 +117,14 @@ const RuleMetadata* PolicyMetadata::rule(std::uint32_t id) const {
   return nullptr;
 }
 
-PolicyObject PolicyObject::parse(std::vector<std::uint8_t> bytes) {
+PolicyObject PolicyObject::parse(std::vector<std::uint8_t> bytes, RuleText rule_text) {
   PolicyObject p;
   auto sections = read_sections(bytes, {".krsie.meta", ".krsie.maps"});
   if (!sections.count(".krsie.meta"))
     throw bad_object("not a policy object: no .krsie.meta section (was it written by krsiec?)");
   if (!sections.count(".krsie.maps")) throw bad_object("policy object has no .krsie.maps section");
   const auto& meta = sections[".krsie.meta"];
-  p.meta = parse_metadata(std::string_view(reinterpret_cast<const char*>(meta.data()), meta.size()));
+  p.meta = parse_metadata(std::string_view(reinterpret_cast<const char*>(meta.data()), meta.size()), rule_text);
   p.records = parse_records(sections[".krsie.maps"]);
   validate_records(p.records);
   p.elf = std::move(bytes);
@@ -163,7 +163,7 @@ krsie_config PolicyObject::compiled_config() const {
   return c;
 }
 
-PolicyObject PolicyObject::read_file(const std::string& path) {
+PolicyObject PolicyObject::read_file(const std::string& path, RuleText rule_text) {
   std::vector<std::uint8_t> bytes;
   try {
     bytes = read_whole_file(path, "cannot open");
@@ -171,7 +171,7 @@ PolicyObject PolicyObject::read_file(const std::string& path) {
     throw RuntimeError(ErrorKind::bad_object, e.what(), e.error_number());
   }
   try {
-    return parse(std::move(bytes));
+    return parse(std::move(bytes), rule_text);
   } catch (const RuntimeError& e) {
     throw RuntimeError(e.kind(), path + ": " + e.what(), e.error_number());
   }

@@ -65,6 +65,16 @@ nlohmann::ordered_json sample() {
   return j;
 }
 
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const RuntimeError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::bad_object) << e.what();
+    return e.what();
+  }
+  return "<accepted>";
+}
+
 TEST(Metadata, TheFastReaderGivesWhatNlohmannGives) {
   for (int indent : {-1, 0, 1, 4}) {
     std::string text = sample().dump(indent);
@@ -77,6 +87,33 @@ TEST(Metadata, TheFastReaderGivesWhatNlohmannGives) {
     EXPECT_EQ(fast->inode_paths[1].table, 4294967295u);
     EXPECT_EQ(fast->rules[1].source, std::string("ctl\x01\x1f\b\f\n\r", 10));
   }
+}
+
+TEST(Metadata, RuleTextsCanBeSkippedOnBothPaths) {
+  std::string canonical = sample().dump(1);
+  nlohmann::ordered_json utf8 = sample();
+  utf8["rules"][0]["message"] = "\xe2\x82\xac";  // not in the fast reader's subset
+  for (const std::string& text : {canonical, utf8.dump(1)}) {
+    PolicyMetadata full = parse_metadata(text);
+    PolicyMetadata lean = parse_metadata(text, RuleText::skip);
+    ASSERT_EQ(lean.rules.size(), full.rules.size());
+    for (std::size_t i = 0; i < lean.rules.size(); ++i) {
+      EXPECT_EQ(lean.rules[i].id, full.rules[i].id);
+      EXPECT_EQ(lean.rules[i].hook, full.rules[i].hook);
+      EXPECT_TRUE(lean.rules[i].locations.empty());
+      EXPECT_EQ(lean.rules[i].source, "");
+      EXPECT_EQ(lean.rules[i].message, "");
+      EXPECT_EQ(lean.rules[i].tag, "");
+    }
+    EXPECT_EQ(lean.inode_paths.size(), full.inode_paths.size());
+    EXPECT_EQ(lean.programs, full.programs);
+  }
+  // Skipped texts are still checked: a location that is not a string is corrupt either way.
+  nlohmann::ordered_json bad = sample();
+  bad["rules"][0]["locations"][0] = 5;
+  EXPECT_EQ(error_of([&] { parse_metadata(bad.dump(1), RuleText::skip); }),
+            error_of([&] { parse_metadata_json(bad.dump(1)); }));
+  EXPECT_NE(error_of([&] { parse_metadata(bad.dump(1), RuleText::skip); }).find("metadata is corrupt"), std::string::npos);
 }
 
 TEST(Metadata, OutsideTheSubsetNlohmannReads) {
@@ -109,16 +146,6 @@ TEST(Metadata, OutsideTheSubsetNlohmannReads) {
   EXPECT_FALSE(read_canonical_metadata(texts[7]).has_value());
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const RuntimeError& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::bad_object) << e.what();
-    return e.what();
-  }
-  return "<accepted>";
-}
-
 TEST(Metadata, EveryCorruptionGetsNlohmannsVerdict) {
   std::string text = sample().dump(1);
   // Every prefix, and every single-byte change to a few troublesome bytes.
@@ -138,6 +165,7 @@ TEST(Metadata, EveryCorruptionGetsNlohmannsVerdict) {
     std::string fast = error_of([&] { parse_metadata(t); });
     std::string slow = error_of([&] { parse_metadata_json(t); });
     ASSERT_EQ(fast, slow) << t;
+    ASSERT_EQ(error_of([&] { parse_metadata(t, RuleText::skip); }), slow) << t;
     if (fast == "<accepted>") {
       ++accepted;
       expect_same(parse_metadata(t), parse_metadata_json(t));
