@@ -239,7 +239,7 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
     throw RuntimeError(ErrorKind::usage, "--headroom must be between 1 and 64", EINVAL);
   // Everything that needs no kernel first: a bad object or a bad target is reported as such on
   // any machine, before the kernel check.
-  PolicyObject policy = PolicyObject::read_file(request.object_path);
+  PolicyObject policy = PolicyObject::read_file(request.object_path, RuleText::skip);  // texts: for events, from the copy
   try {
     policy.check_template();
   } catch (const RuntimeError& e) {
@@ -355,7 +355,7 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
 ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& request) {
   auto started = Clock::now();
   check_name(request.name);
-  PolicyObject policy = PolicyObject::read_file(request.object_path);
+  PolicyObject policy = PolicyObject::read_file(request.object_path, RuleText::skip);  // texts: for events, from the copy
   try {
     policy.check_template();
   } catch (const RuntimeError& e) {
@@ -385,7 +385,8 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     const std::string& in_force = loaded.state.objects[loaded.maps.generation()];
     if (!in_force.empty())
       old_backend =
-          backend_of(PolicyObject::parse(read_whole_file(paths.state_dir(request.name) + "/" + in_force)).meta.backend);
+          backend_of(PolicyObject::parse(read_whole_file(paths.state_dir(request.name) + "/" + in_force), RuleText::skip)
+                         .meta.backend);
   }
   if (new_backend != old_backend)
     throw RuntimeError(ErrorKind::replace_refused,
@@ -423,9 +424,11 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   };
 
   std::vector<std::string> problems;
+  PolicyMaps::GenerationKeys listed;  // cur's keys serve the cleanup after the switch too
   try {
     // Leftovers of an interrupted replacement live in the generation not in force: clear them.
-    maps.purge_generation(next);
+    listed = maps.list_generation_keys();
+    maps.purge_generation(next, listed);
     maps.drop_target_generation(next);
 
     // Capacity: the new rules must fit beside the rules in force.
@@ -433,7 +436,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     for (const MapAbi& m : generic_maps())
       if (m.sized_by_loader && maps.has(std::string(m.name)))
         capacity[std::string(m.name)] = maps.at(std::string(m.name)).info().max_entries;
-    problems = check_fit(maps.count_generation(cur), entry_counts(policy), capacity);
+    problems = check_fit(listed.counts(cur), entry_counts(policy), capacity);
     auto in_force = maps.targets();
     std::size_t fresh = 0;
     for (const TargetRecord& t : targets) fresh += !in_force.count(t.id);
@@ -507,15 +510,22 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   }
   result.prepare_ms = ms_since(started);
 
-  // Publish: a grace period between writing the new generation and the switch, so that on any
-  // CPU (weakly ordered ones too) a program run that sees the new generation number also sees
-  // every entry of it (RCU's guarantee for runs that end after the grace period began).
+  // Publish: every entry of the new generation must be visible to a program run that sees the
+  // new generation number. On x86 (TSO) the order of our stores is the order in which every CPU
+  // sees them: the entries were stored by earlier bpf() calls of this thread than the switch's
+  // (a migration between them drains the store buffer), and a program's loads are not reordered
+  // with its earlier load of the generation word, so nothing is needed. On weakly ordered CPUs the
+  // kernel's map updates carry no barrier that orders them before the switch for a reader:
+  // a grace period does (RCU's guarantee: a program run that does not end before it ends began
+  // after it began, and sees every store made before it). See docs/loader.md, step 5.
   auto t_publish = Clock::now();
+#if !defined(__x86_64__) && !defined(__i386__)
   try {
     wait_for_running_programs();
   } catch (const RuntimeError& e) {
     throw refused(e.what());
   }
+#endif
   result.publish_ms = ms_since(t_publish);
 
   // The switch: one aligned word (krsie_config.generation) changes; every program run that
@@ -547,7 +557,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   auto t_cleanup = Clock::now();
   if (synced) {
     try {
-      maps.purge_generation(cur);
+      maps.purge_generation(cur, listed);
       maps.drop_target_generation(cur);
       krsie_config c = maps.config();
       c.enforce = enforce_bits(c.enforce, cur, result.enforce, false);
@@ -674,7 +684,7 @@ PolicyStatus policy_status(const LoaderPaths& paths, const std::string& name) {
   for (const std::string& l : o.links) s.hooks.push_back(program_hook(l));
   s.source = o.state.sources[s.generation];
   try {
-    PolicyObject obj = PolicyObject::parse(read_whole_file(s.state_dir + "/" + object_file(s.generation)));
+    PolicyObject obj = PolicyObject::parse(read_whole_file(s.state_dir + "/" + object_file(s.generation)), RuleText::skip);
     s.rules = obj.meta.rules.size();
   } catch (const RuntimeError& e) {
     s.problems.push_back(std::string("metadata of the rules in force is unreadable: ") + e.what());

@@ -13,11 +13,11 @@
 #include <sys/stat.h>
 #include <tuple>
 
-#include <nlohmann/json.hpp>
-
 #include "krsie/runtime/error.h"
 #include "krsie/runtime/generation.h"
 #include "krsie/runtime/inode.h"
+#include "krsie/runtime/metadata.h"
+#include "krsie/runtime/state.h"
 #include "krsie_abi.h"
 
 namespace krsie::runtime {
@@ -26,7 +26,8 @@ namespace {
 
 RuntimeError bad_object(const std::string& message) { return RuntimeError(ErrorKind::bad_object, message, EINVAL); }
 
-std::map<std::string, std::vector<std::uint8_t>> read_sections(const std::vector<std::uint8_t>& bytes,
+// The wanted sections as views into `bytes`.
+std::map<std::string, std::span<const std::uint8_t>> read_sections(const std::vector<std::uint8_t>& bytes,
                                                                 const std::vector<std::string>& wanted) {
   if (bytes.empty()) throw bad_object("not a policy object: the file is empty");
   if (bytes.size() < 4 || std::memcmp(bytes.data(), "\x7f" "ELF", 4) != 0)
@@ -48,7 +49,7 @@ std::map<std::string, std::vector<std::uint8_t>> read_sections(const std::vector
   elf_version(EV_CURRENT);
   Elf* elf = elf_memory(reinterpret_cast<char*>(const_cast<std::uint8_t*>(bytes.data())), bytes.size());
   if (!elf) throw bad_object(std::string("not a policy object: ") + elf_errmsg(-1));
-  std::map<std::string, std::vector<std::uint8_t>> out;
+  std::map<std::string, std::span<const std::uint8_t>> out;
   std::size_t shstrndx = 0;
   if (elf_getshdrstrndx(elf, &shstrndx) != 0) {
     elf_end(elf);
@@ -67,56 +68,13 @@ std::map<std::string, std::vector<std::uint8_t>> read_sections(const std::vector
       elf_end(elf);
       throw bad_object(std::string("not a policy object: two ") + name + " sections");
     }
-    out[name].assign(bytes.begin() + static_cast<std::ptrdiff_t>(shdr.sh_offset),
-                     bytes.begin() + static_cast<std::ptrdiff_t>(shdr.sh_offset + shdr.sh_size));
+    out[name] = std::span(bytes).subspan(shdr.sh_offset, shdr.sh_size);
   }
   elf_end(elf);
   return out;
 }
 
-PolicyMetadata parse_metadata(const std::vector<std::uint8_t>& text) {
-  PolicyMetadata m;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text.begin(), text.end());
-    if (!j.is_object() || j.value("format", "") != "krsie-policy") throw bad_object("policy object metadata has an unknown format");
-    m.abi = j.at("abi").get<int>();
-    if (m.abi != KRSIE_ABI_VERSION)
-      throw bad_object("policy object has ABI " + std::to_string(m.abi) + ", this krsie-load speaks ABI " +
-                       std::to_string(KRSIE_ABI_VERSION) + ": recompile the policy with a matching krsiec");
-    m.name = j.at("name").get<std::string>();
-    m.mode = j.at("mode").get<std::string>();
-    m.backend = j.value("backend", "");
-    m.compiler = j.value("compiler", "");
-    for (const auto& t : j.at("targets")) {
-      if (t.contains("cgroup")) m.cgroup_targets.push_back(t.at("cgroup").get<std::string>());
-      else ++m.pod_targets;
-    }
-    m.programs = j.at("programs").get<std::vector<std::string>>();
-    m.map_sizes = j.at("map_sizes").get<std::map<std::string, std::uint32_t>>();
-    if (j.contains("inode_paths"))
-      for (const auto& ip : j.at("inode_paths"))
-        m.inode_paths.push_back({ip.at("table").get<std::uint32_t>(), ip.at("bit").get<std::uint32_t>(),
-                                 ip.at("path").get<std::string>()});
-    for (const auto& r : j.at("rules")) {
-      RuleMetadata rm;
-      rm.id = r.at("id").get<std::uint32_t>();
-      rm.hook = r.value("hook", "");
-      rm.locations = r.at("locations").get<std::vector<std::string>>();
-      rm.source = r.value("source", "");
-      rm.message = r.value("message", "");
-      rm.tag = r.value("tag", "");
-      m.rules.push_back(std::move(rm));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw bad_object(std::string("policy object metadata is corrupt: ") + e.what());
-  }
-  if (m.mode != "enforce" && m.mode != "audit") throw bad_object("policy object metadata has an invalid mode '" + m.mode + "'");
-  if (m.name.empty()) throw bad_object("policy object metadata has an empty policy name");
-  return m;
-}
-
-std::vector<MapRecord> parse_records(const std::vector<std::uint8_t>& b) {
+std::vector<MapRecord> parse_records(std::span<const std::uint8_t> b) {
   std::size_t pos = 0;
   auto need = [&](std::size_t n) {
     if (b.size() - pos < n) throw bad_object("policy object map section is truncated");
@@ -159,13 +117,14 @@ const RuleMetadata* PolicyMetadata::rule(std::uint32_t id) const {
   return nullptr;
 }
 
-PolicyObject PolicyObject::parse(std::vector<std::uint8_t> bytes) {
+PolicyObject PolicyObject::parse(std::vector<std::uint8_t> bytes, RuleText rule_text) {
   PolicyObject p;
   auto sections = read_sections(bytes, {".krsie.meta", ".krsie.maps"});
   if (!sections.count(".krsie.meta"))
     throw bad_object("not a policy object: no .krsie.meta section (was it written by krsiec?)");
   if (!sections.count(".krsie.maps")) throw bad_object("policy object has no .krsie.maps section");
-  p.meta = parse_metadata(sections[".krsie.meta"]);
+  const auto& meta = sections[".krsie.meta"];
+  p.meta = parse_metadata(std::string_view(reinterpret_cast<const char*>(meta.data()), meta.size()), rule_text);
   p.records = parse_records(sections[".krsie.maps"]);
   validate_records(p.records);
   p.elf = std::move(bytes);
@@ -204,12 +163,15 @@ krsie_config PolicyObject::compiled_config() const {
   return c;
 }
 
-PolicyObject PolicyObject::read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw RuntimeError(ErrorKind::bad_object, describe_errno("cannot open " + path, errno), errno);
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+PolicyObject PolicyObject::read_file(const std::string& path, RuleText rule_text) {
+  std::vector<std::uint8_t> bytes;
   try {
-    return parse(std::move(bytes));
+    bytes = read_whole_file(path, "cannot open");
+  } catch (const RuntimeError& e) {
+    throw RuntimeError(ErrorKind::bad_object, e.what(), e.error_number());
+  }
+  try {
+    return parse(std::move(bytes), rule_text);
   } catch (const RuntimeError& e) {
     throw RuntimeError(e.kind(), path + ": " + e.what(), e.error_number());
   }

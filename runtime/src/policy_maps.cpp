@@ -67,36 +67,75 @@ void PolicyMaps::write_config(const krsie_config& config) {
 
 void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
   DfaHalves half = dfa_halves();
-  std::map<std::string, std::pair<std::vector<Bytes>, std::vector<Bytes>>> by_map;
+  // Keys and values per map, concatenated as BPF_MAP_UPDATE_BATCH takes them.
+  struct Batch {
+    Bytes keys, values;
+    std::size_t count = 0;
+    void add(const MapRecord& g) {
+      keys.insert(keys.end(), g.key.begin(), g.key.end());
+      values.insert(values.end(), g.value.begin(), g.value.end());
+      ++count;
+    }
+  };
+  std::map<std::string, Batch> by_map;
+  Batch* last = nullptr;
+  const std::string* last_map = nullptr;
   for (const MapRecord& r : policy.records) {
     if (r.map == "krsie_config") continue;  // the loader owns the configuration
-    MapRecord g = record_for_generation(r, gen, half);
-    auto& [keys, values] = by_map[g.map];
-    keys.push_back(std::move(g.key));
-    values.push_back(std::move(g.value));
+    if (!last_map || r.map != *last_map) {  // records come grouped by map
+      last = &by_map[r.map];
+      last_map = &r.map;
+    }
+    last->add(record_for_generation(r, gen, half));
   }
   // Inodes of exact rule paths, as they exist now (missing files are matched by path alone).
   std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>, std::uint64_t> inode_masks;
+  PathStatter statter;
   for (const auto& ip : policy.meta.inode_paths) {
-    struct stat st{};
-    if (ip.bit >= 64 || stat(ip.path.c_str(), &st) != 0) continue;
-    inode_masks[{kernel_dev(st.st_dev), st.st_ino, ip.table}] |= 1ull << ip.bit;
+    if (ip.bit >= 64) continue;
+    std::optional<struct stat> st = statter.stat_path(ip.path);
+    if (!st) continue;
+    inode_masks[{kernel_dev(st->st_dev), st->st_ino, ip.table}] |= 1ull << ip.bit;
   }
   for (const auto& [k, mask] : inode_masks) {
     krsie_inode_set_key key{std::get<0>(k), std::get<1>(k), std::get<2>(k), 0};
-    MapRecord g = record_for_generation({"krsie_inodes", bytes_of(key), bytes_of(mask)}, gen, half);
-    auto& [keys, values] = by_map["krsie_inodes"];
-    keys.push_back(std::move(g.key));
-    values.push_back(std::move(g.value));
+    by_map["krsie_inodes"].add(record_for_generation({"krsie_inodes", bytes_of(key), bytes_of(mask)}, gen, half));
   }
   // Hook configurations last: a hook becomes used in this generation only once its rules,
   // automata and sets are all in place (matters for the in-process loader, which has no switch).
-  for (auto& [map, kv] : by_map)
-    if (map != "krsie_hooks") at(map).update_many(kv.first, kv.second);
-  if (auto it = by_map.find("krsie_hooks"); it != by_map.end()) at("krsie_hooks").update_many(it->second.first, it->second.second);
+  for (auto& [map, b] : by_map)
+    if (map != "krsie_hooks") at(map).update_batch(b.keys, b.values, b.count);
+  if (auto it = by_map.find("krsie_hooks"); it != by_map.end())
+    at("krsie_hooks").update_batch(it->second.keys, it->second.values, it->second.count);
 }
 
-void PolicyMaps::purge_generation(unsigned gen) {
+PolicyMaps::GenerationKeys PolicyMaps::list_generation_keys() const {
+  GenerationKeys listed;
+  DfaHalves half = dfa_halves();
+  for (const auto& [name, map] : maps_) {
+    const MapAbi* abi = map_abi(name);
+    // Arrays (hook configurations, automaton states and transition slots) are not listed: their
+    // generations are index ranges.
+    if (!abi || !abi->per_generation || name == "krsie_hooks" || name == "krsie_dfa_states" ||
+        name == "krsie_dfa_trans")
+      continue;
+    auto& by_gen = listed.keys[name];
+    for (Bytes& key : map.keys())
+      if (std::optional<unsigned> g = key_generation(name, key, half)) by_gen[*g & 1].push_back(std::move(key));
+  }
+  return listed;
+}
+
+std::map<std::string, std::uint32_t> PolicyMaps::GenerationKeys::counts(unsigned gen) const {
+  std::map<std::string, std::uint32_t> out;
+  for (const auto& [name, by_gen] : keys) {
+    const MapAbi* abi = map_abi(name);
+    if (abi && abi->sized_by_loader) out[name] = static_cast<std::uint32_t>(by_gen[gen & 1].size());
+  }
+  return out;
+}
+
+void PolicyMaps::purge_generation(unsigned gen, const GenerationKeys& listed) {
   gen &= 1;
   DfaHalves half = dfa_halves();
   for (auto& [name, map] : maps_) {
@@ -116,24 +155,9 @@ void PolicyMaps::purge_generation(unsigned gen) {
       map.update_many(keys, values);
       continue;
     }
-    for (const Bytes& key : map.keys())
-      if (key_generation(name, key, half) == gen) map.erase(key);
+    auto it = listed.keys.find(name);
+    if (it != listed.keys.end()) map.erase_many(it->second[gen]);
   }
-}
-
-std::map<std::string, std::uint32_t> PolicyMaps::count_generation(unsigned gen) const {
-  std::map<std::string, std::uint32_t> counts;
-  DfaHalves half = dfa_halves();
-  for (const auto& [name, map] : maps_) {
-    const MapAbi* abi = map_abi(name);
-    if (!abi || !abi->per_generation || !abi->sized_by_loader || name == "krsie_dfa_states" || name == "krsie_dfa_trans")
-      continue;
-    std::uint32_t n = 0;
-    for (const Bytes& key : map.keys())
-      if (key_generation(name, key, half) == (gen & 1)) ++n;
-    counts[name] = n;
-  }
-  return counts;
 }
 
 void PolicyMaps::add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsigned gen) {

@@ -99,10 +99,27 @@ PolicyState PolicyState::from_json(const std::string& text, const std::string& w
   return s;
 }
 
-std::vector<std::uint8_t> read_whole_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw RuntimeError(describe_errno("cannot read " + path, errno), errno);
-  return std::vector<std::uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+std::vector<std::uint8_t> read_whole_file(const std::string& path, const char* failure) {
+  // read(2) in large chunks: an istreambuf_iterator costs ~15 instructions per byte (50 M for a
+  // 10,000-rule policy object).
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw RuntimeError(describe_errno(failure + (" " + path), errno), errno);
+  struct stat st{};
+  std::vector<std::uint8_t> out;
+  if (fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size) + 65536);
+  std::size_t done = 0;
+  for (;;) {
+    if (out.size() - done < 65536) out.resize(std::max<std::size_t>(done + 65536, out.capacity()));
+    ssize_t n = read(fd.get(), out.data() + done, out.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw RuntimeError(describe_errno(failure + (" " + path), errno), errno);
+    }
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  out.resize(done);
+  return out;
 }
 
 void write_file_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes) {

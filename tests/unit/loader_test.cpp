@@ -18,6 +18,7 @@
 #include "krsie/runtime/error.h"
 #include "krsie/runtime/events.h"
 #include "krsie/runtime/generation.h"
+#include "krsie/runtime/inode.h"
 #include "krsie/runtime/loader.h"
 #include "krsie/runtime/policy.h"
 #include "krsie/runtime/state.h"
@@ -560,6 +561,36 @@ TEST(Events, NetworkObjectsPostureAndAuditOnly) {
   ev.fields[0] = 13;
   EXPECT_EQ(decode_event(bytes_of(ev), "b", nullptr, names, 0).object, "cap=13");
   EXPECT_THROW(decode_event(std::vector<std::uint8_t>(10), "b", nullptr, names, 0), RuntimeError);
+}
+
+// Exact rule paths are resolved per directory; the answers must be stat()'s.
+TEST(Inodes, PathStatterAnswersAsStatDoes) {
+  TempDir dir;
+  fs::create_directories(dir / "a/b");
+  fs::create_directories(dir / "c");
+  std::ofstream(dir / "a/f1") << "1";
+  std::ofstream(dir / "a/b/f2") << "2";
+  std::ofstream(dir / "c/f3") << "3";
+  fs::create_symlink(dir / "a", dir / "link");         // a directory symlink
+  fs::create_symlink(dir / "a/f1", dir / "c/f1link");  // a file symlink
+  fs::create_symlink(dir / "loop", dir / "loop");      // a loop
+  std::vector<std::string> paths = {
+      dir / "a/f1",      dir / "a/missing", dir / "a/b/f2", dir / "a/b",     dir / "a/b/..",     dir / "a/b/.",
+      dir / "link/f1",   dir / "link/b/f2", dir / "c/f1link", dir / "c/f3",  dir / "a/f1/x",     dir / "nodir/x",
+      dir / "nodir/y",   dir / "loop/x",    dir / "a/",     dir / "c/f3",    dir / "a/f1",       "/",
+      "relative/path",   "",                dir / "a//f1",  dir / "c/../a/f1"};
+  PathStatter statter;
+  for (const std::string& p : paths) {
+    SCOPED_TRACE(p);
+    struct stat want{};
+    bool exists = stat(p.c_str(), &want) == 0;
+    std::optional<struct stat> got = statter.stat_path(p);
+    ASSERT_EQ(got.has_value(), exists);
+    if (exists) {
+      EXPECT_EQ(got->st_dev, want.st_dev);
+      EXPECT_EQ(got->st_ino, want.st_ino);
+    }
+  }
 }
 
 }  // namespace

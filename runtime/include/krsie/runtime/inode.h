@@ -1,8 +1,13 @@
 #pragma once
 // Inode identity as the kernel sees it from BPF (super_block->s_dev, inode->i_ino).
 
+#include <sys/stat.h>
+
+#include <optional>
+#include <set>
 #include <string>
 
+#include "krsie/runtime/maps.h"
 #include "krsie_abi.h"
 
 namespace krsie::runtime {
@@ -12,5 +17,23 @@ __u64 kernel_dev(unsigned long long user_dev);
 
 // Identity of the file at `path` (follows symlinks, like open()). Throws RuntimeError.
 krsie_inode_key inode_key(const std::string& path);
+
+// stat(2) of many absolute paths, as stat() would see them (symlinks followed), resolving each
+// directory once: the parent directory is opened (O_PATH) and the leaf looked up in it with
+// fstatat(), and a directory that cannot be resolved answers for all of its entries. A 10,000-rule
+// policy names ~14,000 exact paths in ~100 directories: ~240 lookups instead of 14,000 full path
+// walks (~120 M instructions in the guest). Paths in the same directory should come in a row
+// (the compiler sorts them); the last directory stays open.
+class PathStatter {
+ public:
+  std::optional<struct stat> stat_path(const std::string& path);
+
+ private:
+  std::string dir_;               // the directory of the previous path
+  bool have_dir_ = false;
+  bool dir_missing_ = false;      // dir_ cannot be resolved
+  Fd dir_fd_;                     // else: dir_, opened with O_PATH
+  std::set<std::string> missing_;  // every directory that could not be resolved
+};
 
 }  // namespace krsie::runtime

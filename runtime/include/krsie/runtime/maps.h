@@ -64,11 +64,15 @@ class MapHandle {
   std::optional<Bytes> lookup(std::span<const std::uint8_t> key) const;
   // Deletes `key`; false when it was absent.
   bool erase(std::span<const std::uint8_t> key);
-  // Every key (a snapshot; hash and LPM maps).
+  // Every key (a snapshot; hash and LPM maps). Hash maps are listed in batches.
   std::vector<Bytes> keys() const;
+  // Deletes every key that is present (absent ones are skipped); hash maps in one batch.
+  void erase_many(const std::vector<Bytes>& keys);
   // Updates many entries at once where the kernel supports it (array and hash maps), else one by
   // one.
   void update_many(const std::vector<Bytes>& keys, const std::vector<Bytes>& values);
+  // The same with `count` keys and values, each concatenated.
+  void update_batch(const Bytes& keys, const Bytes& values, std::size_t count);
   void pin(const std::string& path) const;
 
   template <typename K, typename V>
@@ -86,6 +90,7 @@ class MapHandle {
 
  private:
   MapHandle(Fd fd, std::string label);
+  std::optional<std::vector<Bytes>> keys_batched() const;
   Fd fd_;
   std::string label_;
   MapInfo info_;

@@ -5,6 +5,7 @@
 // their bpffs pins.
 
 #include <cstdint>
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
@@ -53,10 +54,22 @@ class PolicyMaps {
   // Writes generation `gen` of `policy`: its records rewritten for `gen` (not its config) and the
   // inodes of its exact rule paths as they exist now. Entries of other generations are untouched.
   void write_generation(const PolicyObject& policy, unsigned gen);
+  // The keys of every per-generation hash and LPM map, by generation: one listing serves a
+  // replacement's purge of `next`, its fit check and, after the switch, the purge of `cur` (whose
+  // entries nothing changes meanwhile: only the krsie-load holding the lock writes them, and it
+  // writes `next`).
+  struct GenerationKeys {
+    std::map<std::string, std::array<std::vector<Bytes>, 2>> keys;
+    // Entries of generation `gen` per map the loader sizes (not the automaton arrays).
+    std::map<std::string, std::uint32_t> counts(unsigned gen) const;
+  };
+  GenerationKeys list_generation_keys() const;
   // Removes every entry of generation `gen` (array entries are zeroed).
-  void purge_generation(unsigned gen);
-  // Entries of generation `gen` per map the loader sizes (automaton states: highest used + 1).
-  std::map<std::string, std::uint32_t> count_generation(unsigned gen) const;
+  void purge_generation(unsigned gen) { purge_generation(gen, list_generation_keys()); }
+  // The same with the keys listed before (the listing must still be current for `gen`).
+  void purge_generation(unsigned gen, const GenerationKeys& listed);
+  // Entries of generation `gen` per map the loader sizes (not the automaton arrays).
+  std::map<std::string, std::uint32_t> count_generation(unsigned gen) const { return list_generation_keys().counts(gen); }
 
   // Marks the cgroups as targets in generation `gen` (adds entries as needed), then
   // refresh_target_levels().

@@ -68,7 +68,7 @@ void write_state(const std::string& state_dir, const PolicyState& state);
 
 // Copies `bytes` to `path` atomically.
 void write_file_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes);
-std::vector<std::uint8_t> read_whole_file(const std::string& path);
+std::vector<std::uint8_t> read_whole_file(const std::string& path, const char* failure = "cannot read");
 
 // Names of the subdirectories of `dir` (sorted; none when `dir` does not exist).
 std::vector<std::string> list_dir(const std::string& dir, bool directories_only);
