@@ -176,7 +176,9 @@ struct krsie_hook_conf {
   __u8 guard_kind;   /* enum krsie_guard_kind */
   __u8 guard_field;
   __u8 pad2;
-  __u32 pad3;
+  __u32 sets;        /* bit f: some rule tests a string or address set of field f; the others'
+                        set masks are 0 without a lookup (no entry of krsie_strings / krsie_lpm*
+                        can carry their table id) */
   __u64 guard_lo;    /* BITS: the union of the bits; RANGE: the lowest bound */
   __u64 guard_hi;    /* RANGE: the highest bound */
 };
@@ -334,6 +336,7 @@ struct krsie_eval {
   __u8 matched;
   __u16 pad2;
   __s32 err;
+  __u32 sets;          /* krsie_hook_conf.sets of this run's hook */
 };
 
 #endif /* KRSIE_ABI_H */

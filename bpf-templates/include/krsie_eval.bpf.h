@@ -261,8 +261,22 @@ static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 whic
   set_field(e, f, mask);
 }
 
+/* Whether some rule tests a set of field f (else its set mask is 0: no lookup). */
+static __always_inline bool set_tested(const struct krsie_eval *e, __u32 f)
+{
+  if (f < 32 && !((e->sets >> f) & 1)) {
+    return false;
+  }
+  return true;
+}
+
 static __always_inline void string_field(struct krsie_eval *e, __u32 f, const char *s)
 {
+  if (!set_tested(e, f)) {
+    if (s)
+      set_field(e, f, 0);
+    return;
+  }
   __builtin_memset(&e->skey, 0, sizeof(e->skey));
   e->skey.table = table_id(e, f);
   if (!s || bpf_probe_read_kernel_str(e->skey.s, sizeof(e->skey.s), s) < 0)
@@ -273,6 +287,10 @@ static __always_inline void string_field(struct krsie_eval *e, __u32 f, const ch
 
 static __always_inline void addr4_field(struct krsie_eval *e, __u32 f, __u32 addr_be)
 {
+  if (!set_tested(e, f)) {
+    set_field(e, f, 0);
+    return;
+  }
   struct krsie_lpm4_key k = {.prefixlen = 64, .table = table_id(e, f)};
   __builtin_memcpy(k.addr, &addr_be, 4);
   __u64 *mask = bpf_map_lookup_elem(&krsie_lpm4, &k);
@@ -281,6 +299,10 @@ static __always_inline void addr4_field(struct krsie_eval *e, __u32 f, __u32 add
 
 static __always_inline void addr6_field(struct krsie_eval *e, __u32 f, const __u8 *addr)
 {
+  if (!set_tested(e, f)) {
+    set_field(e, f, 0);
+    return;
+  }
   struct krsie_lpm6_key k = {.prefixlen = 32 + 128, .table = table_id(e, f)};
   __builtin_memcpy(k.addr, addr, 16);
   __u64 *mask = bpf_map_lookup_elem(&krsie_lpm6, &k);
@@ -580,7 +602,10 @@ static __always_inline struct krsie_eval *krsie_enter_cfg(__u32 hook_id, __u32 g
   const struct krsie_hook_conf *conf = hook_conf(gen, hook_id);
   if (!conf || !conf->used)
     return 0;
-  return eval_begin(hook_id, gen);
+  struct krsie_eval *e = eval_begin(hook_id, gen);
+  if (e)
+    e->sets = conf->sets;
+  return e;
 }
 
 static __always_inline struct krsie_eval *krsie_enter_gen(__u32 hook_id, __u32 gen)
@@ -619,14 +644,27 @@ static __always_inline struct krsie_eval *krsie_enter(__u32 hook_id)
 
 /* ---- file ----------------------------------------------------------------------------------- */
 
+/* file_open runs on every open of a confined task: its scalar fields and the inode identity
+ * come from direct loads through the hook's BTF-typed argument (one BPF_PROBE_MEM load each, a
+ * faulting load reads 0) instead of a bpf_probe_read_kernel call each. */
+static __always_inline void inode_info_btf(struct krsie_eval *e, struct inode *inode, __u32 f_owner)
+{
+  if (!inode)
+    return;
+  e->inode.dev = inode->i_sb->s_dev;
+  e->inode.ino = inode->i_ino;
+  struct task_struct *task = bpf_get_current_task_btf();
+  set_field(e, f_owner, inode->i_uid.val == task->cred->fsuid.val);
+}
+
 KRSIE_FIELDS(file_open, struct file *file)
 {
   path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
-  set_field(e, 1, BPF_CORE_READ(file, f_flags));
-  set_field(e, 2, BPF_CORE_READ(file, f_mode));
-  struct inode *inode = BPF_CORE_READ(file, f_inode);
-  set_field(e, 3, BPF_CORE_READ(inode, i_mode));
-  inode_info(e, inode, KRSIE_F_IS_OWNER);
+  set_field(e, 1, file->f_flags);
+  set_field(e, 2, file->f_mode);
+  struct inode *inode = file->f_inode;
+  set_field(e, 3, inode->i_mode);
+  inode_info_btf(e, inode, KRSIE_F_IS_OWNER);
 }
 
 KRSIE_FIELDS(bprm_check_security, struct linux_binprm *bprm)

@@ -515,6 +515,12 @@ class Lowering {
       }
       if (!hs.exe.sets.empty()) hs.conf.exe_dfa = emit_dfa(std::string(hs.hook->name) + ".exe", hs.exe.sets);
       emit_sets(hs);
+      // Fields with string or address sets: the programs look only these up (set_tested).
+      hs.conf.sets = 0;
+      for (const auto& [field, table] : hs.strings)
+        if (field < 32) hs.conf.sets |= 1u << field;
+      for (const auto& [field, table] : hs.addrs)
+        if (field < 32) hs.conf.sets |= 1u << field;
       std::uint32_t key = hs.id;
       std::ostringstream text;
       text << std::string(hs.hook->name) << " nrules=" << hs.conf.nrules << " posture=" << int(hs.conf.posture)
@@ -523,6 +529,7 @@ class Lowering {
         if (hs.conf.dfa[i] != KRSIE_DFA_DEAD) text << " dfa" << i << "=" << hs.conf.dfa[i];
       if (hs.conf.exe_dfa != KRSIE_DFA_DEAD) text << " exe_dfa=" << hs.conf.exe_dfa;
       text << " common=0x" << std::hex << int(hs.conf.common) << std::dec;
+      if (hs.conf.sets) text << " sets=0x" << std::hex << hs.conf.sets << std::dec;
       if (hs.conf.guard_kind == KRSIE_GUARD_BITS)
         text << " guard=f" << int(hs.conf.guard_field) << ":bits:0x" << std::hex << hs.conf.guard_lo << std::dec;
       else if (hs.conf.guard_kind == KRSIE_GUARD_RANGE)

@@ -145,11 +145,15 @@ FieldVector GenericMaps::fields(const std::string& hook_name, const Event& e) co
   const krsie_hook_conf& conf = conf_it->second;
   Walker walker{t_->edges, t_->states};
   auto table = [&](std::uint32_t f) { return (*id << 8) | f; };
-  auto lookup_string = [&](std::uint32_t f, const std::string& s) {
+  // set_tested: a field no rule tests a set of is 0 without a lookup.
+  auto tested = [&](std::uint32_t f) { return f >= 32 || ((conf.sets >> f) & 1); };
+  auto lookup_string = [&](std::uint32_t f, const std::string& s) -> std::uint64_t {
+    if (!tested(f)) return 0;
     auto it = t_->strings.find({table(f), s.substr(0, KRSIE_MAX_STRING - 1)});
     return it != t_->strings.end() ? it->second : 0;
   };
-  auto lookup_addr = [&](std::uint32_t f, const Address& a) {
+  auto lookup_addr = [&](std::uint32_t f, const Address& a) -> std::uint64_t {
+    if (!tested(f)) return 0;
     const auto& lpm = a.v6 ? t_->lpm6 : t_->lpm4;
     std::uint64_t mask = 0;
     int best = -1;
