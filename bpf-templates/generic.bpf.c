@@ -37,7 +37,7 @@ char LICENSE[] SEC("license") = "GPL";
     if (!e)                                                                                        \
       return 0;                                                                                    \
     const struct krsie_hook_conf *conf = hook_conf(e->gen, hook_id);                               \
-    common_fields(e, conf);                                                                        \
+    common_fields(e, conf, conf ? conf->common : 0xff);                                            \
     krsie_fields_##name(e, conf, ctx);                                                             \
     return decide(e, conf);                                                                        \
   }

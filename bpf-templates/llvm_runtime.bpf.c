@@ -60,7 +60,7 @@ __attribute__((always_inline)) __u32 krsie_rt_generation(void)
 /* Common fields (uid, gid, euid, egid, pid, tgid, comm, exe), when a rule tests one. */
 __attribute__((always_inline)) void krsie_rt_common(struct krsie_eval *e)
 {
-  common_fields(e, hook_conf(e->gen, e->hook));
+  common_fields(e, hook_conf(e->gen, e->hook), 0xff);
 }
 
 /* The generated rules' decision (rule id, decision code, errno): events, counters, kill, and the

@@ -19,6 +19,7 @@
 #define KRSIE_MAX_TARGETS 4096     /* target cgroups across all policies of one object */
 #define KRSIE_MAX_CGROUP_DEPTH 16  /* ancestor levels checked for descendant-of-target */
 #define KRSIE_MAX_INODE_RULES 65536
+#define KRSIE_FILTER_IDS 4         /* target ids in krsie_config (outside callers: no lookup) */
 
 /* Decisions a rule can take. */
 enum krsie_decision {
@@ -170,6 +171,26 @@ struct krsie_hook_conf {
   __u8 pad;
   __u32 dfa[3];      /* start state of the automaton for path fields 0/1/2 of this hook (~0: none) */
   __u32 exe_dfa;     /* start state of the automaton for the subject/exe sets (~0: none) */
+  __u8 common;       /* bit i: some rule tests common field KRSIE_F_COMMON + i; the others are not
+                        computed (the LLVM backend's tables: 0xff, every one) */
+  /* Prefilter: a condition on field guard_field that every rule entry of the hook implies; when
+   * it fails no entry can match, and the posture decides without the rule loop. */
+  __u8 guard_kind;   /* enum krsie_guard_kind */
+  __u8 guard_field;
+  __u8 pad2;
+  __u32 sets;        /* bit f: some rule tests a string or address set of field f; the others'
+                        set masks are 0 without a lookup (no entry of krsie_strings / krsie_lpm*
+                        can carry their table id) */
+  __u64 guard_lo;    /* BITS: the union of the bits; RANGE: the lowest bound */
+  __u64 guard_hi;    /* RANGE: the highest bound */
+};
+
+enum krsie_guard_kind {
+  KRSIE_GUARD_NONE = 0,  /* run the rule loop */
+  KRSIE_GUARD_BITS = 1,  /* every entry needs one of the set bits guard_lo (a non-negated BIT
+                            constraint, or its subject when guard_field is exe) */
+  KRSIE_GUARD_RANGE = 2, /* every entry needs the value in one of its ranges, all within
+                            [guard_lo, guard_hi] (a non-negated RANGES constraint) */
 };
 
 /* Path automata (reverse DFA over path bytes, leaf first), all DFAs share one state space.
@@ -253,8 +274,16 @@ struct krsie_config {
                            target check then looks only at the caller's ancestors at those
                            levels. 0 (what the compiler writes, or a loader that cannot tell
                            levels): walk every ancestor level, as before */
+  __u32 target_filter;  /* KRSIE_FILTER_KNOWN: every key of krsie_targets (any generation) is
+                           one of target_ids, so an id that is none of them is no target and
+                           needs no hash lookup. 0 (what the compiler writes, or more targets
+                           than slots): look every candidate id up */
+  __u32 pad;
+  __u64 target_ids[KRSIE_FILTER_IDS]; /* 0: empty slot. The loader never rewrites the slot of
+                           an id that stays a target (see docs/loader.md) */
 };
 #define KRSIE_LEVELS_KNOWN 0x80000000u
+#define KRSIE_FILTER_KNOWN 1u
 
 /* Per-CPU counters and the event rate limiter's state. */
 struct krsie_stats {
@@ -315,6 +344,7 @@ struct krsie_eval {
   __u8 matched;
   __u16 pad2;
   __s32 err;
+  __u32 sets;          /* krsie_hook_conf.sets of this run's hook */
 };
 
 #endif /* KRSIE_ABI_H */

@@ -36,27 +36,50 @@ static __always_inline bool krsie_target_in(const struct krsie_target *t, __u32 
   return t && (any_generation || ((t->generations >> (gen & 1)) & 1));
 }
 
-/* The configuration word of target levels (0: unknown). */
-static __always_inline __u32 krsie_target_levels(void)
+static __always_inline const struct krsie_config *krsie_config_get(void)
 {
   __u32 zero = 0;
-  const struct krsie_config *cfg = bpf_map_lookup_elem(&krsie_config, &zero);
-  return cfg ? *(const volatile __u32 *)&cfg->target_levels : 0;
+  return bpf_map_lookup_elem(&krsie_config, &zero);
+}
+
+/* Whether `id` may be a key of krsie_targets: with the loader's filter (krsie_config.target_ids,
+ * every target when KRSIE_FILTER_KNOWN) a few compares tell an id that is no target, without a
+ * hash lookup; `filter` is the target_filter word read once at entry (0: no filter, any id may be
+ * a target). A slot being rewritten can only hold an id that is no longer, or not yet, a target
+ * (docs/loader.md), so a torn read never hides a target in force. */
+static __always_inline bool krsie_maybe_target(const struct krsie_config *cfg, __u32 filter, __u64 id)
+{
+  if (!cfg || !(filter & KRSIE_FILTER_KNOWN))
+    return true;
+  bool hit = false;
+  for (int i = 0; i < KRSIE_FILTER_IDS; i++)
+    hit |= *(const volatile __u64 *)&cfg->target_ids[i] == id;
+  return hit;
+}
+
+/* Whether `id` is a target in generation `gen`: the filter first, then the hash lookup. */
+static __always_inline bool krsie_id_is_target(const struct krsie_config *cfg, __u32 filter, __u64 id, __u32 gen,
+                                               bool any_generation)
+{
+  if (!krsie_maybe_target(cfg, filter, id))
+    return false;
+  return krsie_target_in(bpf_map_lookup_elem(&krsie_targets, &id), gen, any_generation);
 }
 
 /* Levels unknown: the caller's own cgroup, then every ancestor from the root (level 0, a
  * node-wide policy's target) down; the walk stops at the task's own level (the helper then
  * returns the task's own id) or when the helper returns 0 (level deeper than the task's cgroup). */
-static __always_inline bool krsie_walk_all_levels(__u32 gen, bool any_generation)
+static __always_inline bool krsie_walk_all_levels(const struct krsie_config *cfg, __u32 filter, __u32 gen,
+                                                  bool any_generation)
 {
   __u64 self = bpf_get_current_cgroup_id();
-  if (krsie_target_in(bpf_map_lookup_elem(&krsie_targets, &self), gen, any_generation))
+  if (krsie_id_is_target(cfg, filter, self, gen, any_generation))
     return true;
   for (int level = 0; level < KRSIE_MAX_CGROUP_DEPTH; level++) {
     __u64 id = bpf_get_current_ancestor_cgroup_id(level);
     if (id == 0 || id == self)
       return false;
-    if (krsie_target_in(bpf_map_lookup_elem(&krsie_targets, &id), gen, any_generation))
+    if (krsie_id_is_target(cfg, filter, id, gen, any_generation))
       return true;
   }
   /* Deeper than the walk reaches: confine (fail closed) rather than silently allow. */
@@ -65,15 +88,19 @@ static __always_inline bool krsie_walk_all_levels(__u32 gen, bool any_generation
 
 /* True when the current task's cgroup v2, or one of its ancestors, is a target.
  * With the target levels known (krsie_config.target_levels, written by the loader), only the
- * caller's ancestors at those levels can be targets: one helper call and one lookup per level
- * from the shallowest to the deepest target (usually one), instead of the caller's own cgroup
- * plus every level from the root down. The helper returns the task's own id at its own level
- * and 0 below it (the task is shallower than every remaining target level: not confined). */
-static __always_inline bool krsie_current_is_target_gen(__u32 gen, bool any_generation)
+ * caller's ancestors at those levels can be targets: one helper call per level from the
+ * shallowest to the deepest target (usually one), instead of the caller's own cgroup plus every
+ * level from the root down. The helper returns the task's own id at its own level and 0 below it
+ * (the task is shallower than every remaining target level: not confined). With the target ids
+ * known (krsie_config.target_ids), an ancestor that is none of them costs no hash lookup: a
+ * caller outside every target is told by a few compares. `cfg` NULL (never: the configuration
+ * array always has its element): every level, no filter. */
+static __always_inline bool krsie_current_is_target_cfg(const struct krsie_config *cfg, __u32 gen, bool any_generation)
 {
-  __u32 levels = krsie_target_levels();
+  __u32 levels = cfg ? *(const volatile __u32 *)&cfg->target_levels : 0;
+  __u32 filter = cfg ? *(const volatile __u32 *)&cfg->target_filter : 0;
   if (!(levels & KRSIE_LEVELS_KNOWN))
-    return krsie_walk_all_levels(gen, any_generation);
+    return krsie_walk_all_levels(cfg, filter, gen, any_generation);
   __u32 lo = levels & 0xff, hi = (levels >> 8) & 0xff;
   for (int i = 0; i < KRSIE_MAX_CGROUP_DEPTH; i++) {
     __u32 level = lo + i;
@@ -82,12 +109,17 @@ static __always_inline bool krsie_current_is_target_gen(__u32 gen, bool any_gene
     __u64 id = bpf_get_current_ancestor_cgroup_id(level);
     if (id == 0)
       return false;
-    if (krsie_target_in(bpf_map_lookup_elem(&krsie_targets, &id), gen, any_generation))
+    if (krsie_id_is_target(cfg, filter, id, gen, any_generation))
       return true;
   }
   /* Targets spread over more levels than the walk covers: confine (fail closed) a task deeper
    * than the levels looked at. */
   return bpf_get_current_ancestor_cgroup_id(lo + KRSIE_MAX_CGROUP_DEPTH) != 0;
+}
+
+static __always_inline bool krsie_current_is_target_gen(__u32 gen, bool any_generation)
+{
+  return krsie_current_is_target_cfg(krsie_config_get(), gen, any_generation);
 }
 
 static __always_inline bool krsie_current_is_target(void)

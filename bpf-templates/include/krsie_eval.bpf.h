@@ -289,8 +289,22 @@ static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 whic
   set_field(e, f, mask);
 }
 
+/* Whether some rule tests a set of field f (else its set mask is 0: no lookup). */
+static __always_inline bool set_tested(const struct krsie_eval *e, __u32 f)
+{
+  if (f < 32 && !((e->sets >> f) & 1)) {
+    return false;
+  }
+  return true;
+}
+
 static __always_inline void string_field(struct krsie_eval *e, __u32 f, const char *s)
 {
+  if (!set_tested(e, f)) {
+    if (s)
+      set_field(e, f, 0);
+    return;
+  }
   __builtin_memset(&e->skey, 0, sizeof(e->skey));
   e->skey.table = table_id(e, f);
   if (!s || bpf_probe_read_kernel_str(e->skey.s, sizeof(e->skey.s), s) < 0)
@@ -301,6 +315,10 @@ static __always_inline void string_field(struct krsie_eval *e, __u32 f, const ch
 
 static __always_inline void addr4_field(struct krsie_eval *e, __u32 f, __u32 addr_be)
 {
+  if (!set_tested(e, f)) {
+    set_field(e, f, 0);
+    return;
+  }
   struct krsie_lpm4_key k = {.prefixlen = 64, .table = table_id(e, f)};
   __builtin_memcpy(k.addr, &addr_be, 4);
   __u64 *mask = bpf_map_lookup_elem(&krsie_lpm4, &k);
@@ -309,6 +327,10 @@ static __always_inline void addr4_field(struct krsie_eval *e, __u32 f, __u32 add
 
 static __always_inline void addr6_field(struct krsie_eval *e, __u32 f, const __u8 *addr)
 {
+  if (!set_tested(e, f)) {
+    set_field(e, f, 0);
+    return;
+  }
   struct krsie_lpm6_key k = {.prefixlen = 32 + 128, .table = table_id(e, f)};
   __builtin_memcpy(k.addr, addr, 16);
   __u64 *mask = bpf_map_lookup_elem(&krsie_lpm6, &k);
@@ -355,21 +377,32 @@ static __always_inline void socket_fields(struct krsie_eval *e, struct socket *s
   set_field(e, 3, BPF_CORE_READ(sk, __sk_common.skc_num));
 }
 
-static __always_inline void common_fields(struct krsie_eval *e, const struct krsie_hook_conf *conf)
+/* The common fields in `need` (bit i: field KRSIE_F_COMMON + i; the generic programs pass
+ * conf->common, the fields some rule of the hook tests, the LLVM backend's glue 0xff). The exe
+ * walk runs when a rule has a subject or tests `exe`. */
+static __always_inline void common_fields(struct krsie_eval *e, const struct krsie_hook_conf *conf, __u32 need)
 {
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  const struct cred *cred = BPF_CORE_READ(task, real_cred);
-  __u64 ugid = bpf_get_current_uid_gid();
-  set_field(e, KRSIE_F_COMMON + 0, (__u32)ugid);
-  set_field(e, KRSIE_F_COMMON + 1, ugid >> 32);
-  set_field(e, KRSIE_F_COMMON + 2, BPF_CORE_READ(cred, euid.val));
-  set_field(e, KRSIE_F_COMMON + 3, BPF_CORE_READ(cred, egid.val));
-  __u64 pid_tgid = bpf_get_current_pid_tgid();
-  set_field(e, KRSIE_F_COMMON + 4, (__u32)pid_tgid);
-  set_field(e, KRSIE_F_COMMON + 5, pid_tgid >> 32);
-  char comm[16];
-  bpf_get_current_comm(comm, sizeof(comm));
-  string_field(e, KRSIE_F_COMMON + 6, comm);
+  if (need & 0x03) {
+    __u64 ugid = bpf_get_current_uid_gid();
+    set_field(e, KRSIE_F_COMMON + 0, (__u32)ugid);
+    set_field(e, KRSIE_F_COMMON + 1, ugid >> 32);
+  }
+  if (need & 0x0c) {
+    const struct cred *cred = BPF_CORE_READ(task, real_cred);
+    set_field(e, KRSIE_F_COMMON + 2, BPF_CORE_READ(cred, euid.val));
+    set_field(e, KRSIE_F_COMMON + 3, BPF_CORE_READ(cred, egid.val));
+  }
+  if (need & 0x30) {
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    set_field(e, KRSIE_F_COMMON + 4, (__u32)pid_tgid);
+    set_field(e, KRSIE_F_COMMON + 5, pid_tgid >> 32);
+  }
+  if (need & 0x40) {
+    char comm[16];
+    bpf_get_current_comm(comm, sizeof(comm));
+    string_field(e, KRSIE_F_COMMON + 6, comm);
+  }
   if (conf && conf->needs_exe && conf->exe_dfa != KRSIE_DFA_DEAD) {
     struct file *exe = BPF_CORE_READ(task, mm, exe_file);
     if (exe)
@@ -550,6 +583,24 @@ static __always_inline int apply_decision(struct krsie_eval *e, __u8 decision)
   return -(e->err > 0 ? e->err : 1);
 }
 
+/* The hook's prefilter (krsie_hook_conf.guard_*): false when no rule entry can match, because
+ * each needs a set bit of guard_lo in field guard_field and the field has none, or a value within
+ * [guard_lo, guard_hi] and the field is outside (or the field is absent: a constraint on an
+ * absent field is false). Exact, not a heuristic: the posture decides exactly as when the loop
+ * finds no match. */
+static __always_inline bool rules_may_match(const struct krsie_eval *e, const struct krsie_hook_conf *conf)
+{
+  __u32 kind = conf->guard_kind, f = conf->guard_field;
+  if ((kind != KRSIE_GUARD_BITS && kind != KRSIE_GUARD_RANGE) || f >= KRSIE_MAX_FIELDS)
+    return true;
+  if (!(e->present & (1u << f)))
+    return false;
+  __u64 v = e->v[f];
+  if (kind == KRSIE_GUARD_BITS)
+    return (v & conf->guard_lo) != 0;
+  return v >= conf->guard_lo && v <= conf->guard_hi;
+}
+
 /* Runs the hook's rules (map-driven, first match wins, else the posture) over the computed
  * fields and applies the decision. */
 static __always_inline int decide(struct krsie_eval *e, const struct krsie_hook_conf *conf)
@@ -559,7 +610,7 @@ static __always_inline int decide(struct krsie_eval *e, const struct krsie_hook_
   __u8 decision = conf->posture;
   e->rule_id = 0xffffffff;  /* posture */
   e->err = 1;
-  if (!e->path_too_deep) {
+  if (!e->path_too_deep && rules_may_match(e, conf)) {
     e->matched = 0;
     struct eval_ctx ctx = {.e = e};
     bpf_loop(conf->nrules < KRSIE_MAX_RULES_PER_HOOK ? conf->nrules : KRSIE_MAX_RULES_PER_HOOK, eval_rule, &ctx, 0);
@@ -569,19 +620,33 @@ static __always_inline int decide(struct krsie_eval *e, const struct krsie_hook_
   return apply_decision(e, decision);
 }
 
-/* Common prologue: read the generation once, skip unconfined callers and hooks the generation
- * does not use; the scratch vector for this run, or NULL. */
-static __always_inline struct krsie_eval *krsie_enter_gen(__u32 hook_id, __u32 gen)
+/* Common prologue: skip unconfined callers first (the cheapest rejection: the configuration's
+ * target filter, usually without a hash lookup), then hooks the generation does not use; the
+ * scratch vector for this run, or NULL. */
+static __always_inline struct krsie_eval *krsie_enter_cfg(__u32 hook_id, __u32 gen, const struct krsie_config *cfg)
 {
-  const struct krsie_hook_conf *conf = hook_conf(gen, hook_id);
-  if (!conf || !conf->used || !krsie_current_is_target_gen(gen, false))
+  if (!krsie_current_is_target_cfg(cfg, gen, false))
     return 0;
-  return eval_begin(hook_id, gen);
+  const struct krsie_hook_conf *conf = hook_conf(gen, hook_id);
+  if (!conf || !conf->used)
+    return 0;
+  struct krsie_eval *e = eval_begin(hook_id, gen);
+  if (e)
+    e->sets = conf->sets;
+  return e;
 }
 
+static __always_inline struct krsie_eval *krsie_enter_gen(__u32 hook_id, __u32 gen)
+{
+  return krsie_enter_cfg(hook_id, gen, krsie_config_get());
+}
+
+/* Reads the generation in force once, from the same configuration element as the target check. */
 static __always_inline struct krsie_eval *krsie_enter(__u32 hook_id)
 {
-  return krsie_enter_gen(hook_id, krsie_current_generation());
+  const struct krsie_config *cfg = krsie_config_get();
+  __u32 gen = cfg ? *(const volatile __u32 *)&cfg->generation & 1 : 0;
+  return krsie_enter_cfg(hook_id, gen, cfg);
 }
 
 /* Field extraction of one hook: krsie_fields_<name>(e, conf, ctx) reads the hook's arguments
@@ -607,14 +672,27 @@ static __always_inline struct krsie_eval *krsie_enter(__u32 hook_id)
 
 /* ---- file ----------------------------------------------------------------------------------- */
 
+/* file_open runs on every open of a confined task: its scalar fields and the inode identity
+ * come from direct loads through the hook's BTF-typed argument (one BPF_PROBE_MEM load each, a
+ * faulting load reads 0) instead of a bpf_probe_read_kernel call each. */
+static __always_inline void inode_info_btf(struct krsie_eval *e, struct inode *inode, __u32 f_owner)
+{
+  if (!inode)
+    return;
+  e->inode.dev = inode->i_sb->s_dev;
+  e->inode.ino = inode->i_ino;
+  struct task_struct *task = bpf_get_current_task_btf();
+  set_field(e, f_owner, inode->i_uid.val == task->cred->fsuid.val);
+}
+
 KRSIE_FIELDS(file_open, struct file *file)
 {
   path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
-  set_field(e, 1, BPF_CORE_READ(file, f_flags));
-  set_field(e, 2, BPF_CORE_READ(file, f_mode));
-  struct inode *inode = BPF_CORE_READ(file, f_inode);
-  set_field(e, 3, BPF_CORE_READ(inode, i_mode));
-  inode_info(e, inode, KRSIE_F_IS_OWNER);
+  set_field(e, 1, file->f_flags);
+  set_field(e, 2, file->f_mode);
+  struct inode *inode = file->f_inode;
+  set_field(e, 3, inode->i_mode);
+  inode_info_btf(e, inode, KRSIE_F_IS_OWNER);
 }
 
 KRSIE_FIELDS(bprm_check_security, struct linux_binprm *bprm)

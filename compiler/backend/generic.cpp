@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -270,6 +271,7 @@ class Lowering {
     hs.id = id->second;
     hs.hook = catalogue;
     std::uint32_t index = 0;
+    std::vector<krsie_rule_entry> entries;  // as emitted, for the prefilter and the common fields
     for (const pir::Rule& r : h.rules) {
       if (r.constraints.size() > KRSIE_MAX_CONSTRAINTS) {
         error(r.id, "generic backend: a rule may test at most " + std::to_string(KRSIE_MAX_CONSTRAINTS) + " fields");
@@ -338,14 +340,89 @@ class Lowering {
           }
         }
         add("krsie_rules", bytes_of(key), bytes_of(entry), text.str());
+        entries.push_back(entry);
         ++index;
       }
     }
     hs.conf.nrules = index;
     hs.conf.posture = decision_code(h.posture);
     hs.conf.used = 1;
+    if (options_.llvm_only_hooks) {
+      // The LLVM backend's tables hold only set constraints (its rules are code): every common
+      // field its rules may read, no prefilter (it runs no rule loop).
+      hs.conf.common = 0xff;
+    } else {
+      hs.conf.common = common_fields_tested(entries);
+      prefilter(entries, hs.conf);
+    }
     out_.programs.push_back("krsie_" + h.name);
     hooks_.push_back(std::move(hs));
+  }
+
+  // Bit i: some entry tests common field KRSIE_F_COMMON + i (a subject reads exe, bit 7).
+  static std::uint8_t common_fields_tested(const std::vector<krsie_rule_entry>& entries) {
+    std::uint8_t mask = 0;
+    for (const krsie_rule_entry& e : entries) {
+      if (e.has_subject) mask |= 1u << 7;
+      for (std::size_t i = 0; i < e.nconstraints && i < KRSIE_MAX_CONSTRAINTS; ++i)
+        if (e.c[i].field >= KRSIE_F_COMMON && e.c[i].field < KRSIE_F_COMMON + 8) mask |= 1u << (e.c[i].field - KRSIE_F_COMMON);
+    }
+    return mask;
+  }
+
+  // The hook's prefilter: the first field f such that every entry needs a set bit of f (a
+  // non-negated BIT constraint on f, or its subject when f is exe: guard_lo = the union of those
+  // bits), else the first f such that every entry needs f in its ranges (a non-negated RANGES
+  // constraint: [guard_lo, guard_hi] spans them all). A value outside matches no entry: the
+  // program decides the posture without the rule loop (rules_may_match, krsie_eval.bpf.h).
+  static void prefilter(const std::vector<krsie_rule_entry>& entries, krsie_hook_conf& conf) {
+    conf.guard_kind = KRSIE_GUARD_NONE;
+    conf.guard_field = 0;
+    conf.guard_lo = conf.guard_hi = 0;
+    if (entries.empty()) return;
+    auto all_bits = [&](std::uint32_t f) -> std::optional<std::uint64_t> {
+      std::uint64_t mask = 0;
+      for (const krsie_rule_entry& e : entries) {
+        std::optional<std::uint32_t> bit;
+        if (e.has_subject && f == KRSIE_F_COMMON + 7) bit = e.subject_bit;
+        for (std::size_t i = 0; i < e.nconstraints && i < KRSIE_MAX_CONSTRAINTS && !bit; ++i)
+          if (e.c[i].kind == KRSIE_C_BIT && !e.c[i].negated && e.c[i].field == f) bit = e.c[i].arg;
+        if (!bit || *bit >= 64) return std::nullopt;
+        mask |= 1ull << *bit;
+      }
+      return mask;
+    };
+    auto all_ranges = [&](std::uint32_t f) -> std::optional<std::pair<std::uint64_t, std::uint64_t>> {
+      std::uint64_t lo = ~0ull, hi = 0;
+      for (const krsie_rule_entry& e : entries) {
+        const krsie_constraint* range = nullptr;
+        for (std::size_t i = 0; i < e.nconstraints && i < KRSIE_MAX_CONSTRAINTS && !range; ++i)
+          if (e.c[i].kind == KRSIE_C_RANGES && !e.c[i].negated && e.c[i].field == f && e.c[i].nranges > 0 &&
+              e.c[i].nranges <= KRSIE_MAX_RANGES)
+            range = &e.c[i];
+        if (!range) return std::nullopt;
+        for (std::size_t k = 0; k < range->nranges; ++k) {
+          lo = std::min<std::uint64_t>(lo, range->ranges[k].lo);
+          hi = std::max<std::uint64_t>(hi, range->ranges[k].hi);
+        }
+      }
+      return std::make_pair(lo, hi);
+    };
+    for (std::uint32_t f = 0; f < KRSIE_MAX_FIELDS; ++f)
+      if (auto mask = all_bits(f); mask && *mask) {
+        conf.guard_kind = KRSIE_GUARD_BITS;
+        conf.guard_field = static_cast<std::uint8_t>(f);
+        conf.guard_lo = *mask;
+        return;
+      }
+    for (std::uint32_t f = 0; f < KRSIE_MAX_FIELDS; ++f)
+      if (auto span = all_ranges(f); span && span->first <= span->second) {
+        conf.guard_kind = KRSIE_GUARD_RANGE;
+        conf.guard_field = static_cast<std::uint8_t>(f);
+        conf.guard_lo = span->first;
+        conf.guard_hi = span->second;
+        return;
+      }
   }
 
   // Address and string sets -> LPM / hash entries with set masks.
@@ -444,6 +521,12 @@ class Lowering {
       }
       if (!hs.exe.sets.empty()) hs.conf.exe_dfa = emit_dfa(std::string(hs.hook->name) + ".exe", hs.exe.sets);
       emit_sets(hs);
+      // Fields with string or address sets: the programs look only these up (set_tested).
+      hs.conf.sets = 0;
+      for (const auto& [field, table] : hs.strings)
+        if (field < 32) hs.conf.sets |= 1u << field;
+      for (const auto& [field, table] : hs.addrs)
+        if (field < 32) hs.conf.sets |= 1u << field;
       std::uint32_t key = hs.id;
       std::ostringstream text;
       text << std::string(hs.hook->name) << " nrules=" << hs.conf.nrules << " posture=" << int(hs.conf.posture)
@@ -451,6 +534,12 @@ class Lowering {
       for (int i = 0; i < 3; ++i)
         if (hs.conf.dfa[i] != KRSIE_DFA_DEAD) text << " dfa" << i << "=" << hs.conf.dfa[i];
       if (hs.conf.exe_dfa != KRSIE_DFA_DEAD) text << " exe_dfa=" << hs.conf.exe_dfa;
+      text << " common=0x" << std::hex << int(hs.conf.common) << std::dec;
+      if (hs.conf.sets) text << " sets=0x" << std::hex << hs.conf.sets << std::dec;
+      if (hs.conf.guard_kind == KRSIE_GUARD_BITS)
+        text << " guard=f" << int(hs.conf.guard_field) << ":bits:0x" << std::hex << hs.conf.guard_lo << std::dec;
+      else if (hs.conf.guard_kind == KRSIE_GUARD_RANGE)
+        text << " guard=f" << int(hs.conf.guard_field) << ":range:" << hs.conf.guard_lo << "-" << hs.conf.guard_hi;
       add("krsie_hooks", bytes_of(key), bytes_of(hs.conf), text.str());
     }
   }

@@ -60,7 +60,9 @@ std::uint8_t decision_code(pir::Decision d);
 // Lowers `policy`; reports what the generic backend cannot express (a hook without a template,
 // too many sets or constraints) at the policy's rules. nullopt after an error.
 struct LowerOptions {
-  // Accept hooks without a generic program (the LLVM backend lowers its set tables this way).
+  // Accept hooks without a generic program (the LLVM backend lowers its set tables this way);
+  // hook configurations then ask for every common field and have no prefilter (the tables hold
+  // only the set constraints of the LLVM backend's rules).
   bool llvm_only_hooks = false;
 };
 std::optional<GenericPolicy> lower_generic(const pir::Policy& policy, DiagnosticEngine& diags,

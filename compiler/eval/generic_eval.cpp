@@ -146,11 +146,15 @@ FieldVector GenericMaps::fields(const std::string& hook_name, const Event& e) co
   const krsie_hook_conf& conf = conf_it->second;
   Walker walker{t_->trans, t_->states};
   auto table = [&](std::uint32_t f) { return (*id << 8) | f; };
-  auto lookup_string = [&](std::uint32_t f, const std::string& s) {
+  // set_tested: a field no rule tests a set of is 0 without a lookup.
+  auto tested = [&](std::uint32_t f) { return f >= 32 || ((conf.sets >> f) & 1); };
+  auto lookup_string = [&](std::uint32_t f, const std::string& s) -> std::uint64_t {
+    if (!tested(f)) return 0;
     auto it = t_->strings.find({table(f), s.substr(0, KRSIE_MAX_STRING - 1)});
     return it != t_->strings.end() ? it->second : 0;
   };
-  auto lookup_addr = [&](std::uint32_t f, const Address& a) {
+  auto lookup_addr = [&](std::uint32_t f, const Address& a) -> std::uint64_t {
+    if (!tested(f)) return 0;
     const auto& lpm = a.v6 ? t_->lpm6 : t_->lpm4;
     std::uint64_t mask = 0;
     int best = -1;
@@ -184,11 +188,13 @@ FieldVector GenericMaps::fields(const std::string& hook_name, const Event& e) co
   }
   for (auto [name, slot] : {std::pair<const char*, std::uint32_t>{"is_owner", KRSIE_F_IS_OWNER}, {"target_confined", KRSIE_F_TARGET_CONFINED}})
     if (auto it = e.fields.find(name); it != e.fields.end()) fv.set(slot, it->second.number != 0);
-  // common_fields: ids zero-extended, comm looked up, exe walked when a rule needs it.
+  // common_fields: only those some rule tests (conf.common), ids zero-extended, comm looked
+  // up, exe walked when a rule needs it.
   auto common = hooks::common_fields();
   for (std::uint32_t i = 0; i < common.size(); ++i) {
     auto it = e.fields.find(std::string(common[i].name));
     if (it == e.fields.end()) continue;
+    if (common[i].name != "exe" && !((conf.common >> i) & 1)) continue;
     std::uint32_t slot = KRSIE_F_COMMON + i;
     if (common[i].name == "comm") {
       fv.set(slot, lookup_string(slot, it->second.text));
@@ -234,6 +240,13 @@ MapVerdict GenericMaps::decide(const std::string& hook, const FieldVector& fv) c
   const krsie_hook_conf& conf = conf_it->second;
   out.decision = conf.posture;
   if (fv.path_too_deep) return {KRSIE_RULE_PATH_TOO_DEEP, KRSIE_DECISION_DENY, 1};
+  // rules_may_match: the prefilter decides the posture when no entry can match.
+  if ((conf.guard_kind == KRSIE_GUARD_BITS || conf.guard_kind == KRSIE_GUARD_RANGE) && conf.guard_field < KRSIE_MAX_FIELDS) {
+    std::uint32_t f = conf.guard_field;
+    if (!(fv.present & (1u << f))) return out;
+    std::uint64_t v = fv.v[f];
+    if (conf.guard_kind == KRSIE_GUARD_BITS ? !(v & conf.guard_lo) : (v < conf.guard_lo || v > conf.guard_hi)) return out;
+  }
   std::uint32_t n = std::min<std::uint32_t>(conf.nrules, KRSIE_MAX_RULES_PER_HOOK);
   for (std::uint32_t index = 0; index < n; ++index) {
     auto it = t_->rules.find({*id, index});

@@ -309,7 +309,10 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
   krsie_config config = policy.compiled_config();
   config.generation = 0;
   config.enforce = result.enforce ? 3u : 0u;
-  config.target_levels = maps.config().target_levels;  // written by add_targets
+  const krsie_config targets_part = maps.config();  // target levels and filter: written by add_targets
+  config.target_levels = targets_part.target_levels;
+  config.target_filter = targets_part.target_filter;
+  std::copy(std::begin(targets_part.target_ids), std::end(targets_part.target_ids), std::begin(config.target_ids));
   maps.write_config(config);
   result.fill_ms = ms_since(t);
   t = Clock::now();

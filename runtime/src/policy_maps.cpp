@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <tuple>
@@ -186,6 +187,54 @@ void PolicyMaps::refresh_target_levels() {
     first = false;
   }
   set_target_levels(known ? KRSIE_LEVELS_KNOWN | hi << 8 | lo : 0u);
+  refresh_target_filter();
+}
+
+std::optional<FilterSlots> next_filter_slots(const FilterSlots& current, const std::vector<std::uint64_t>& ids) {
+  std::vector<std::uint64_t> wanted;
+  for (std::uint64_t id : ids)
+    if (id != 0 && std::find(wanted.begin(), wanted.end(), id) == wanted.end()) wanted.push_back(id);
+  if (wanted.size() > KRSIE_FILTER_IDS) return std::nullopt;
+  FilterSlots slots = current;
+  for (std::uint64_t& slot : slots)  // ids no longer targets leave their slot
+    if (std::find(wanted.begin(), wanted.end(), slot) == wanted.end()) slot = 0;
+  for (std::uint64_t id : wanted)    // new targets take empty slots; kept ones stay where they are
+    if (std::find(slots.begin(), slots.end(), id) == slots.end())
+      *std::find(slots.begin(), slots.end(), std::uint64_t{0}) = id;  // wanted.size() <= slots
+  return slots;
+}
+
+// The target filter (krsie_config.target_ids, KRSIE_FILTER_KNOWN in target_filter) lists every
+// key of krsie_targets when there are at most KRSIE_FILTER_IDS; a program then rejects an
+// ancestor id that is none of them without a hash lookup. A program reads the slots one by one
+// while an update may store them byte by byte, so the slot of an id that stays a target is never
+// rewritten: only the slots of ids no longer in the map (callers drop them from the map first)
+// and empty slots change, and a torn read of those can hide only an id that is not yet, or no
+// longer, a target. Clearing KRSIE_FILTER_KNOWN (every id looked up) is one byte; setting it is
+// a separate update after the slots are written.
+void PolicyMaps::refresh_target_filter() {
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, generations] : targets()) ids.push_back(id);
+  krsie_config c = config();
+  const bool known = c.target_filter & KRSIE_FILTER_KNOWN;
+  if (!next_filter_slots({}, ids)) {
+    if (known) {
+      c.target_filter &= ~KRSIE_FILTER_KNOWN;
+      write_config(c);
+    }
+    return;
+  }
+  FilterSlots current{};
+  std::copy(std::begin(c.target_ids), std::end(c.target_ids), current.begin());
+  FilterSlots slots = *next_filter_slots(current, ids);
+  if (!std::equal(slots.begin(), slots.end(), std::begin(c.target_ids))) {
+    std::copy(slots.begin(), slots.end(), std::begin(c.target_ids));
+    write_config(c);
+  }
+  if (!known) {
+    c.target_filter |= KRSIE_FILTER_KNOWN;
+    write_config(c);
+  }
 }
 
 // The array map update copies the value with memcpy, which may store byte by byte: a program

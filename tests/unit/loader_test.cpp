@@ -21,6 +21,7 @@
 #include "krsie/runtime/inode.h"
 #include "krsie/runtime/loader.h"
 #include "krsie/runtime/policy.h"
+#include "krsie/runtime/policy_maps.h"
 #include "krsie/runtime/state.h"
 #include "krsie_abi.h"
 
@@ -356,6 +357,30 @@ TEST(Generations, EntryCountsIncludeStatesAndInodes) {
   EXPECT_EQ(counts["krsie_dfa_trans"], 2u + 't' + 1);  // slots up to the highest one used
   EXPECT_EQ(counts["krsie_inodes"], 1u);
   EXPECT_EQ(counts.count("krsie_config"), 0u);
+}
+
+// ---- target filter (krsie_config.target_ids) --------------------------------------------------
+
+TEST(TargetFilter, IdsThatStayTargetsKeepTheirSlot) {
+  FilterSlots none{};
+  EXPECT_EQ(*next_filter_slots(none, {7}), (FilterSlots{7, 0, 0, 0}));
+  // A replacement adds the new generation's target beside the old one, then drops the old one.
+  FilterSlots both = *next_filter_slots({7, 0, 0, 0}, {7, 9});
+  EXPECT_EQ(both, (FilterSlots{7, 9, 0, 0}));
+  EXPECT_EQ(*next_filter_slots(both, {9}), (FilterSlots{0, 9, 0, 0}));
+  // A freed slot is reused; the others do not move.
+  EXPECT_EQ(*next_filter_slots({0, 9, 0, 0}, {9, 11, 12}), (FilterSlots{11, 9, 12, 0}));
+  EXPECT_EQ(*next_filter_slots({11, 9, 12, 0}, {12, 11, 9}), (FilterSlots{11, 9, 12, 0}));
+  // No target: every slot empty (the filter rejects every caller).
+  EXPECT_EQ(*next_filter_slots({11, 9, 12, 0}, {}), FilterSlots{});
+}
+
+TEST(TargetFilter, MoreTargetsThanSlotsLeaveTheFilterUnknown) {
+  EXPECT_FALSE(next_filter_slots({}, {1, 2, 3, 4, 5}));
+  EXPECT_EQ(*next_filter_slots({}, {1, 2, 3, 4}), (FilterSlots{1, 2, 3, 4}));
+  EXPECT_EQ(*next_filter_slots({}, {5, 5, 0}), (FilterSlots{5, 0, 0, 0}));  // duplicates and 0 ignored
+  // Slots kept from before the filter was unknown stay where they are.
+  EXPECT_EQ(*next_filter_slots({4, 3, 2, 1}, {1, 3, 8}), (FilterSlots{8, 3, 0, 1}));
 }
 
 // ---- arguments and targets -----------------------------------------------------------------

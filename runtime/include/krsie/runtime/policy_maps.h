@@ -4,6 +4,7 @@
 // modes, read counters. Used both on an object loaded in this process and on maps reopened from
 // their bpffs pins.
 
+#include <array>
 #include <cstdint>
 #include <array>
 #include <map>
@@ -17,6 +18,12 @@
 namespace krsie::runtime {
 
 struct PolicyObject;
+
+// The slots of krsie_config.target_ids for the target ids `ids`: slots holding an id of `ids`
+// keep it, the others are emptied (0), and the ids not yet in a slot fill empty slots in order.
+// nullopt: more distinct ids than slots (the filter cannot be known).
+using FilterSlots = std::array<std::uint64_t, KRSIE_FILTER_IDS>;
+std::optional<FilterSlots> next_filter_slots(const FilterSlots& current, const std::vector<std::uint64_t>& ids);
 
 // Decision and event counters summed over CPUs (krsie_stats).
 // How the path automaton arrays are split between the two generations: generation g's states
@@ -80,7 +87,12 @@ class PolicyMaps {
   // Writes krsie_config.target_levels (one word) from the cgroup levels of every entry of
   // krsie_targets, any generation: the programs' target check then looks only at the caller's
   // ancestors at those levels. 0 (walk every level) when a target's level cannot be told.
+  // Then refresh_target_filter().
   void refresh_target_levels();
+  // Writes the target filter of krsie_config (target_ids, target_filter) from the keys of
+  // krsie_targets: every id when there are at most KRSIE_FILTER_IDS (a caller whose ancestors
+  // are none of them is rejected without a lookup), else "unknown" (every id looked up).
+  void refresh_target_filter();
   // cgroup id -> generations bit mask.
   std::map<std::uint64_t, std::uint32_t> targets() const;
 
