@@ -142,12 +142,14 @@ void PolicyMaps::purge_generation(unsigned gen, const GenerationKeys& listed) {
   for (auto& [name, map] : maps_) {
     const MapAbi* abi = map_abi(name);
     if (!abi || !abi->per_generation) continue;
-    // Arrays are zeroed: a transition slot left behind could otherwise be read as an edge of a
-    // state of the next policy written into this half.
-    if (name == "krsie_hooks" || name == "krsie_dfa_states" || name == "krsie_dfa_trans") {
-      std::uint32_t per_gen = name == "krsie_hooks"        ? std::uint32_t{KRSIE_HOOK_MAX}
-                              : name == "krsie_dfa_states" ? half.states
-                                                           : half.trans;
+    // Arrays are zeroed where it matters: hook configurations (`used`), and transition slots (a
+    // slot left behind could otherwise pass the owner check of a state of the next policy
+    // written into this half, at base + byte for a byte its row does not have). Automaton
+    // states are not: a generation's states are only reached from its own start states and
+    // links, all below the count it writes.
+    if (name == "krsie_dfa_states") continue;
+    if (name == "krsie_hooks" || name == "krsie_dfa_trans") {
+      std::uint32_t per_gen = name == "krsie_hooks" ? std::uint32_t{KRSIE_HOOK_MAX} : half.trans;
       std::uint32_t first = gen * per_gen;
       std::uint32_t count = per_gen;
       count = std::min(count, map.info().max_entries > first ? map.info().max_entries - first : 0);

@@ -71,7 +71,8 @@ class PolicyMaps {
     std::map<std::string, std::uint32_t> counts(unsigned gen) const;
   };
   GenerationKeys list_generation_keys() const;
-  // Removes every entry of generation `gen` (array entries are zeroed).
+  // Removes every entry of generation `gen` (hook configurations and transition slots are zeroed;
+  // automaton states are left: nothing of another generation reaches them).
   void purge_generation(unsigned gen) { purge_generation(gen, list_generation_keys()); }
   // The same with the keys listed before (the listing must still be current for `gen`).
   void purge_generation(unsigned gen, const GenerationKeys& listed);
