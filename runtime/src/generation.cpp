@@ -40,25 +40,26 @@ void mark_table(MapRecord& record, std::uint32_t table_bit) {
   write_as(record.key, k);
 }
 
-// A transition slot (or a row's base) of generation 0 moved to generation g's half.
+// An automaton state id or transition slot of generation 0 moved into generation g's half
+// (`offset` = g * half); beyond the half is a corrupt object.
+std::uint32_t shift_into_half(std::uint32_t index, std::uint32_t offset, std::uint32_t half, const char* what,
+                              const char* noun, const char* plural) {
+  if (index >= half)
+    throw RuntimeError(ErrorKind::bad_object, std::string("policy object ") + what + " refers to " + noun + " " +
+                                                  std::to_string(index) + ", beyond the " + std::to_string(half) + " " +
+                                                  plural + " a generation holds",
+                       EINVAL);
+  return index + offset;
+}
+
 std::uint32_t shift_slot(std::uint32_t slot, std::uint32_t offset, std::uint32_t trans_half, const char* what) {
   if (trans_half == 0 && slot == 0) return slot;  // a policy without explicit transitions
-  if (slot >= trans_half)
-    throw RuntimeError(ErrorKind::bad_object, std::string("policy object ") + what + " refers to transition slot " +
-                                                  std::to_string(slot) + ", beyond the " + std::to_string(trans_half) +
-                                                  " slots a generation holds",
-                       EINVAL);
-  return slot + offset;
+  return shift_into_half(slot, offset, trans_half, what, "transition slot", "slots");
 }
 
 std::uint32_t shift_state(std::uint32_t state, std::uint32_t offset, std::uint32_t dfa_half, const char* what) {
   if (state == KRSIE_DFA_DEAD) return state;
-  if (state >= dfa_half)
-    throw RuntimeError(ErrorKind::bad_object, std::string("policy object ") + what + " refers to automaton state " +
-                                                  std::to_string(state) + ", beyond the " + std::to_string(dfa_half) +
-                                                  " states a generation holds",
-                       EINVAL);
-  return state + offset;
+  return shift_into_half(state, offset, dfa_half, what, "automaton state", "states");
 }
 
 }  // namespace
