@@ -560,7 +560,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   auto t_cleanup = Clock::now();
   if (synced) {
     try {
-      maps.purge_generation(cur, listed);
+      maps.purge_generation(cur, listed, /*zero_transitions=*/false);  // zeroed before its next use
       maps.drop_target_generation(cur);
       krsie_config c = maps.config();
       c.enforce = enforce_bits(c.enforce, cur, result.enforce, false);

@@ -75,7 +75,9 @@ class PolicyMaps {
   // automaton states are left: nothing of another generation reaches them).
   void purge_generation(unsigned gen) { purge_generation(gen, list_generation_keys()); }
   // The same with the keys listed before (the listing must still be current for `gen`).
-  void purge_generation(unsigned gen, const GenerationKeys& listed);
+  // `zero_transitions` false leaves the transition half as it is: only for the cleanup after a
+  // switch, since every replacement purges its `next` half (zeroing it) before writing there.
+  void purge_generation(unsigned gen, const GenerationKeys& listed, bool zero_transitions = true);
   // Entries of generation `gen` per map the loader sizes (not the automaton arrays).
   std::map<std::string, std::uint32_t> count_generation(unsigned gen) const { return list_generation_keys().counts(gen); }
 
