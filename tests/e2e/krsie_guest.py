@@ -901,6 +901,24 @@ def scenario_check_ids(scenarios):
     return ids
 
 
+def cmd_with_kernel(args):
+    """Runs a command with KRSIE_GUEST_VMLINUX set to the kernel image the boot used, so that host
+    tests of the guest kernel's BTF (the hook catalogue) run in every build that ran the guest:
+    unit tests start before e2e/boot has downloaded the kernel."""
+    results = load_results(args.results)
+    image = results.get("kernel_image")
+    if not image or not Path(image).is_file():
+        print(f"FAIL: {args.results} names no guest kernel image that exists ({image!r}): "
+              f"the boot did not get as far as the kernel: {results.get('error')}")
+        return EXIT_FAIL
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not command:
+        print("FAIL: with-kernel needs a command after --")
+        return EXIT_FAIL
+    env = dict(os.environ, KRSIE_GUEST_VMLINUX=image)
+    return subprocess.run(command, env=env).returncode
+
+
 def cmd_list_checks(args):
     for check_id in scenario_check_ids(args.scenarios):
         print(check_id)
@@ -935,6 +953,11 @@ def parse_args(argv):
     summary = sub.add_parser("summary", help="print a results JSON in plain words (for the demo)")
     summary.add_argument("--results", type=Path, required=True)
 
+    with_kernel = sub.add_parser("with-kernel",
+                                 help="run a command with KRSIE_GUEST_VMLINUX = the guest kernel the boot used")
+    with_kernel.add_argument("--results", type=Path, required=True)
+    with_kernel.add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
+
     checks = sub.add_parser("list-checks", help="print every check id of the scenarios (for CMake)")
     checks.add_argument("--scenarios", type=Path, required=True)
     return parser.parse_args(argv)
@@ -948,7 +971,7 @@ def main(argv=None):
         print(SKIP_MESSAGE, flush=True)
         return EXIT_SKIP
     try:
-        commands = {"boot": cmd_boot, "check": cmd_check, "summary": cmd_summary}
+        commands = {"boot": cmd_boot, "check": cmd_check, "summary": cmd_summary, "with-kernel": cmd_with_kernel}
         return commands[args.command](args)
     except GuestError as exc:
         print(f"krsie_guest {args.command}: ERROR: {exc}", file=sys.stderr, flush=True)
