@@ -127,14 +127,15 @@ static __always_inline bool krsie_current_is_target(void)
   return krsie_current_is_target_gen(0, true);
 }
 
-/* The rule generation in force, read once per program run (one aligned word). */
+/* The rule generation in force in `cfg`, read once per program run (one aligned word). */
+static __always_inline __u32 krsie_config_generation(const struct krsie_config *cfg)
+{
+  return cfg ? *(const volatile __u32 *)&cfg->generation & 1 : 0;
+}
+
 static __always_inline __u32 krsie_current_generation(void)
 {
-  __u32 zero = 0;
-  const struct krsie_config *cfg = bpf_map_lookup_elem(&krsie_config, &zero);
-  if (!cfg)
-    return 0;
-  return *(const volatile __u32 *)&cfg->generation & 1;
+  return krsie_config_generation(krsie_config_get());
 }
 
 static __always_inline bool krsie_enforcing_gen(__u32 gen)

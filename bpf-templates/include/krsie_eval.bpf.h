@@ -292,10 +292,7 @@ static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 whic
 /* Whether some rule tests a set of field f (else its set mask is 0: no lookup). */
 static __always_inline bool set_tested(const struct krsie_eval *e, __u32 f)
 {
-  if (f < 32 && !((e->sets >> f) & 1)) {
-    return false;
-  }
-  return true;
+  return f >= 32 || ((e->sets >> f) & 1);
 }
 
 static __always_inline void string_field(struct krsie_eval *e, __u32 f, const char *s)
@@ -645,8 +642,7 @@ static __always_inline struct krsie_eval *krsie_enter_gen(__u32 hook_id, __u32 g
 static __always_inline struct krsie_eval *krsie_enter(__u32 hook_id)
 {
   const struct krsie_config *cfg = krsie_config_get();
-  __u32 gen = cfg ? *(const volatile __u32 *)&cfg->generation & 1 : 0;
-  return krsie_enter_cfg(hook_id, gen, cfg);
+  return krsie_enter_cfg(hook_id, krsie_config_generation(cfg), cfg);
 }
 
 /* Field extraction of one hook: krsie_fields_<name>(e, conf, ctx) reads the hook's arguments
