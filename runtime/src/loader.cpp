@@ -30,6 +30,9 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
+// The backend an object's metadata names ("": written before backends were recorded: generic).
+std::string backend_of(const PolicyMetadata& meta) { return meta.backend.empty() ? "generic" : meta.backend; }
+
 bool exists(const std::string& path) {
   struct stat st{};
   return lstat(path.c_str(), &st) == 0;
@@ -336,7 +339,7 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
   state.objects[0] = object_file(0);
   state.sources[0] = absolute(request.object_path);
   state.template_digest = object->code_digest();
-  state.backend = policy.meta.backend.empty() ? "generic" : policy.meta.backend;
+  state.backend = backend_of(policy.meta);
   write_file_atomic(stage_state + "/" + object_file(0), policy.elf);
   write_state(stage_state, state);
 
@@ -378,8 +381,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   // entries are written and one word switches); an LLVM object's rules are program code (its
   // programs are loaded too, for the next generation only, and the same word switches code and
   // entries: see docs/loader.md). Switching between the two kinds is not atomic: refused.
-  auto backend_of = [](const std::string& b) { return b.empty() ? std::string("generic") : b; };
-  const std::string new_backend = backend_of(policy.meta.backend);
+  const std::string new_backend = backend_of(policy.meta);
   // The state records the backend in force; older state files do not: parse the object in force
   // (its metadata holds every rule: ~0.5 G instructions at 10,000 rules).
   std::string old_backend = loaded.state.backend;
@@ -388,8 +390,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     const std::string& in_force = loaded.state.objects[loaded.maps.generation()];
     if (!in_force.empty())
       old_backend =
-          backend_of(PolicyObject::parse(read_whole_file(paths.state_dir(request.name) + "/" + in_force), RuleText::skip)
-                         .meta.backend);
+          backend_of(PolicyObject::parse(read_whole_file(paths.state_dir(request.name) + "/" + in_force), RuleText::skip).meta);
   }
   if (new_backend != old_backend)
     throw RuntimeError(ErrorKind::replace_refused,

@@ -151,11 +151,16 @@ void PolicyMaps::purge_generation(unsigned gen, const GenerationKeys& listed, bo
     if (name == "krsie_hooks" || name == "krsie_dfa_trans") {
       std::uint32_t per_gen = name == "krsie_hooks" ? std::uint32_t{KRSIE_HOOK_MAX} : half.trans;
       std::uint32_t first = gen * per_gen;
-      std::uint32_t count = per_gen;
-      count = std::min(count, map.info().max_entries > first ? map.info().max_entries - first : 0);
-      std::vector<Bytes> keys, values(count, Bytes(map.info().value_size, 0));
-      for (std::uint32_t i = 0; i < count; ++i) keys.push_back(bytes_of(first + i));
-      map.update_many(keys, values);
+      std::uint32_t count = std::min(per_gen, map.info().max_entries > first ? map.info().max_entries - first : 0);
+      // Indexes and zero values, concatenated as BPF_MAP_UPDATE_BATCH takes them.
+      Bytes keys, values(std::size_t{count} * map.info().value_size, 0);
+      keys.reserve(std::size_t{count} * sizeof(std::uint32_t));
+      for (std::uint32_t i = 0; i < count; ++i) {
+        const std::uint32_t index = first + i;
+        const auto* p = reinterpret_cast<const std::uint8_t*>(&index);
+        keys.insert(keys.end(), p, p + sizeof index);
+      }
+      map.update_batch(keys, values, count);
       continue;
     }
     auto it = listed.keys.find(name);
@@ -219,18 +224,18 @@ void PolicyMaps::refresh_target_filter() {
   for (const auto& [id, generations] : targets()) ids.push_back(id);
   krsie_config c = config();
   const bool known = c.target_filter & KRSIE_FILTER_KNOWN;
-  if (!next_filter_slots({}, ids)) {
+  FilterSlots current{};
+  std::copy(std::begin(c.target_ids), std::end(c.target_ids), current.begin());
+  std::optional<FilterSlots> slots = next_filter_slots(current, ids);
+  if (!slots) {  // more targets than slots
     if (known) {
       c.target_filter &= ~KRSIE_FILTER_KNOWN;
       write_config(c);
     }
     return;
   }
-  FilterSlots current{};
-  std::copy(std::begin(c.target_ids), std::end(c.target_ids), current.begin());
-  FilterSlots slots = *next_filter_slots(current, ids);
-  if (!std::equal(slots.begin(), slots.end(), std::begin(c.target_ids))) {
-    std::copy(slots.begin(), slots.end(), std::begin(c.target_ids));
+  if (*slots != current) {
+    std::copy(slots->begin(), slots->end(), std::begin(c.target_ids));
     write_config(c);
   }
   if (!known) {

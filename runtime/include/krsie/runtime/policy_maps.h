@@ -6,7 +6,6 @@
 
 #include <array>
 #include <cstdint>
-#include <array>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,7 +24,6 @@ struct PolicyObject;
 using FilterSlots = std::array<std::uint64_t, KRSIE_FILTER_IDS>;
 std::optional<FilterSlots> next_filter_slots(const FilterSlots& current, const std::vector<std::uint64_t>& ids);
 
-// Decision and event counters summed over CPUs (krsie_stats).
 // How the path automaton arrays are split between the two generations: generation g's states
 // start at g * states in krsie_dfa_states, its transition slots at g * trans in krsie_dfa_trans.
 struct DfaHalves {
@@ -33,6 +31,7 @@ struct DfaHalves {
   std::uint32_t trans = 0;
 };
 
+// Decision and event counters summed over CPUs (krsie_stats).
 struct PolicyCounters {
   std::uint64_t allow = 0, deny = 0, audit = 0, kill = 0;
   std::uint64_t events = 0, events_dropped = 0;
