@@ -729,7 +729,7 @@ std::string policy_metadata(const pir::Policy& policy, const GenericPolicy& g, c
                             const std::string& backend) {
   JsonWriter w;
   w.begin_object();
-  w.member("format", "krsie-policy");
+  w.member("format", k_metadata_format);
   w.member("abi", static_cast<std::uint64_t>(KRSIE_ABI_VERSION));
   w.member("backend", backend);
   w.member("compiler", compiler_version);
@@ -763,16 +763,7 @@ std::string policy_metadata(const pir::Policy& policy, const GenericPolicy& g, c
   w.begin_object();
   for (const auto& [map, size] : g.map_sizes) w.member(map, size);
   w.end_object();
-  w.key("inode_paths");
-  w.begin_array();
-  for (const auto& ip : g.inode_paths) {
-    w.begin_object();
-    w.member("table", ip.table);
-    w.member("bit", ip.bit);
-    w.member("path", ip.path);
-    w.end_object();
-  }
-  w.end_array();
+  // The exact rule paths the loader resolves are in the loader table only (loader_table()).
   // The hook of each rule id (the last hook naming it, should two ever do).
   std::unordered_map<std::uint32_t, const std::string*> hook_of;
   for (const pir::Hook& h : policy.hooks)
@@ -826,6 +817,52 @@ std::vector<std::uint8_t> serialize_entries(const GenericPolicy& g) {
     out.insert(out.end(), e.value.begin(), e.value.end());
   }
   return out;
+}
+
+std::vector<std::uint8_t> loader_table(const pir::Policy& policy, const GenericPolicy& g,
+                                       const std::string& compiler_version, const std::string& backend) {
+  // "KRSLOAD1", then little-endian u32 numbers and strings (u32 length, bytes), in this order:
+  // abi, name, mode, backend, compiler, cgroup targets (count, paths), pod selectors (count),
+  // programs (count, names), rules (count), exact paths (count, then table, bit, path each).
+  const char magic[8] = {'K', 'R', 'S', 'L', 'O', 'A', 'D', '1'};
+  std::vector<std::uint8_t> out(magic, magic + 8);
+  auto put32 = [&](std::uint64_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  };
+  auto put_string = [&](std::string_view s) {
+    put32(s.size());
+    out.insert(out.end(), s.begin(), s.end());
+  };
+  put32(KRSIE_ABI_VERSION);
+  put_string(policy.name);
+  put_string(policy.mode == pir::Mode::enforce ? "enforce" : "audit");
+  put_string(backend);
+  put_string(compiler_version);
+  std::vector<const std::string*> cgroups;
+  std::size_t pods = 0;
+  for (const pir::Target& t : policy.targets) {
+    if (t.kind == pir::Target::Kind::cgroup) cgroups.push_back(&t.cgroup_path);
+    else ++pods;
+  }
+  put32(cgroups.size());
+  for (const std::string* c : cgroups) put_string(*c);
+  put32(pods);
+  put32(g.programs.size());
+  for (const std::string& p : g.programs) put_string(p);
+  put32(policy.rule_table.size());
+  put32(g.inode_paths.size());
+  for (const auto& ip : g.inode_paths) {
+    put32(ip.table);
+    put32(ip.bit);
+    put_string(ip.path);
+  }
+  return out;
+}
+
+PolicySections policy_sections(const pir::Policy& policy, const GenericPolicy& g, const std::string& compiler_version,
+                               const std::string& backend) {
+  return {policy_metadata(policy, g, compiler_version, backend), loader_table(policy, g, compiler_version, backend),
+          serialize_entries(g)};
 }
 
 }  // namespace krsie::backend

@@ -71,22 +71,42 @@ std::optional<GenericPolicy> lower_generic(const pir::Policy& policy, Diagnostic
 // --emit=maps: the entries as stable text.
 void print_maps(const GenericPolicy& g, std::ostream& out);
 
+// The `format` of the metadata JSON: "krsie-policy-2" objects keep what the loader needs in the
+// loader table (.krsie.load) and the descriptive metadata in .krsie.meta (docs/policy-object.md).
+inline constexpr const char* k_metadata_format = "krsie-policy-2";
+
 // Metadata (JSON) stored in policy.o: name, mode, targets, programs, map sizes, rule table with
-// source locations. Deterministic (sorted keys).
+// source locations (for `krsie-load events` and `show`; the loader reads the loader table).
+// Deterministic (sorted keys).
 // `backend` is "generic" or "llvm" (the object's code: templates or specialized programs).
 std::string policy_metadata(const pir::Policy& policy, const GenericPolicy& g, const std::string& compiler_version,
                             const std::string& backend = "generic");
 
+// The loader table (.krsie.load section): the binary form of what krsie-load needs to load or
+// replace the policy (ABI, name, mode, backend, cgroup targets, programs, rule count, the exact
+// paths whose inodes it resolves), so that it never parses the JSON. Format: docs/policy-object.md.
+std::vector<std::uint8_t> loader_table(const pir::Policy& policy, const GenericPolicy& g,
+                                       const std::string& compiler_version, const std::string& backend = "generic");
+
 // Serializes the map entries (the .krsie.maps section format).
 std::vector<std::uint8_t> serialize_entries(const GenericPolicy& g);
 
-// Writes policy.o: the generic template ELF with .krsie.meta and .krsie.maps added. Writes to a
+// The sections krsiec adds to the code: .krsie.meta, .krsie.load and .krsie.maps.
+struct PolicySections {
+  std::string metadata;
+  std::vector<std::uint8_t> loader_table;
+  std::vector<std::uint8_t> maps;
+};
+// All three for `policy` lowered to `g`.
+PolicySections policy_sections(const pir::Policy& policy, const GenericPolicy& g, const std::string& compiler_version,
+                               const std::string& backend = "generic");
+
+// Writes policy.o: the generic template ELF with the policy's sections added. Writes to a
 // temporary file and renames it into place, so no partial object is ever left at `path`.
 // Returns an error message, or "" on success.
-std::string write_policy_object(const std::string& path, const std::string& metadata,
-                                const std::vector<std::uint8_t>& maps);
+std::string write_policy_object(const std::string& path, const PolicySections& sections);
 // The same with another BPF ELF as the code (the LLVM backend's object).
 std::string write_policy_object(const std::string& path, const std::vector<std::uint8_t>& elf_bytes,
-                                const std::string& metadata, const std::vector<std::uint8_t>& maps);
+                                const PolicySections& sections);
 
 }  // namespace krsie::backend

@@ -21,7 +21,7 @@ namespace krsie::backend {
 namespace {
 
 std::string write_object(const std::string& path, llvm::StringRef elf, const std::string& what,
-                         const std::string& metadata, const std::vector<std::uint8_t>& maps, bool strip_debug) {
+                         const PolicySections& sections, bool strip_debug) {
   auto input = llvm::object::ObjectFile::createObjectFile(llvm::MemoryBufferRef(elf, what));
   if (!input) return "cannot read " + what + ": " + llvm::toString(input.takeError());
   auto* elf_object = llvm::dyn_cast<llvm::object::ELFObjectFileBase>(input->get());
@@ -32,10 +32,14 @@ std::string write_object(const std::string& path, llvm::StringRef elf, const std
   config.OutputFilename = path;
   // DWARF is only the carrier of BTF at code generation (llvm-strip -g keeps .BTF and .BTF.ext).
   config.StripDebug = strip_debug;
-  config.AddSection.emplace_back(".krsie.meta", llvm::MemoryBuffer::getMemBufferCopy(metadata, ".krsie.meta"));
-  config.AddSection.emplace_back(
-      ".krsie.maps", llvm::MemoryBuffer::getMemBufferCopy(
-                         llvm::StringRef(reinterpret_cast<const char*>(maps.data()), maps.size()), ".krsie.maps"));
+  auto bytes_of = [](const std::vector<std::uint8_t>& v) {
+    return llvm::StringRef(reinterpret_cast<const char*>(v.data()), v.size());
+  };
+  config.AddSection.emplace_back(".krsie.meta", llvm::MemoryBuffer::getMemBufferCopy(sections.metadata, ".krsie.meta"));
+  if (!sections.loader_table.empty())  // empty: a format-1 object (the unit tests write those)
+    config.AddSection.emplace_back(".krsie.load",
+                                   llvm::MemoryBuffer::getMemBufferCopy(bytes_of(sections.loader_table), ".krsie.load"));
+  config.AddSection.emplace_back(".krsie.maps", llvm::MemoryBuffer::getMemBufferCopy(bytes_of(sections.maps), ".krsie.maps"));
   llvm::objcopy::ELFConfig elf_config;
 
   std::string bytes;
@@ -67,18 +71,17 @@ std::string write_object(const std::string& path, llvm::StringRef elf, const std
 
 }  // namespace
 
-std::string write_policy_object(const std::string& path, const std::string& metadata,
-                                const std::vector<std::uint8_t>& maps) {
+std::string write_policy_object(const std::string& path, const PolicySections& sections) {
   const templates::Template* tmpl = templates::find("generic");
   if (!tmpl) return "the generic template is not embedded in this krsiec";
   llvm::StringRef elf(reinterpret_cast<const char*>(tmpl->elf.data()), tmpl->elf.size());
-  return write_object(path, elf, "generic.bpf.o", metadata, maps, false);
+  return write_object(path, elf, "generic.bpf.o", sections, false);
 }
 
 std::string write_policy_object(const std::string& path, const std::vector<std::uint8_t>& elf_bytes,
-                                const std::string& metadata, const std::vector<std::uint8_t>& maps) {
+                                const PolicySections& sections) {
   llvm::StringRef elf(reinterpret_cast<const char*>(elf_bytes.data()), elf_bytes.size());
-  return write_object(path, elf, "policy code", metadata, maps, true);
+  return write_object(path, elf, "policy code", sections, true);
 }
 
 }  // namespace krsie::backend

@@ -170,8 +170,7 @@ int main(int argc, char** argv) {
     if (output.empty()) output = policy->name + ".o";
     std::string error = krsie::backend::write_policy_object(
         output, compiled->elf,
-        krsie::backend::policy_metadata(*policy, compiled->maps, std::string("krsiec ") + krsie::k_version, "llvm"),
-        krsie::backend::serialize_entries(compiled->maps));
+        krsie::backend::policy_sections(*policy, compiled->maps, std::string("krsiec ") + krsie::k_version, "llvm"));
     if (!error.empty()) {
       std::cerr << "krsiec: error: " << error << "\n";
       return k_exit_errors;
@@ -187,8 +186,7 @@ int main(int argc, char** argv) {
   }
   if (output.empty()) output = policy->name + ".o";
   std::string error = krsie::backend::write_policy_object(
-      output, krsie::backend::policy_metadata(*policy, *generic, std::string("krsiec ") + krsie::k_version),
-      krsie::backend::serialize_entries(*generic));
+      output, krsie::backend::policy_sections(*policy, *generic, std::string("krsiec ") + krsie::k_version));
   if (!error.empty()) {
     std::cerr << "krsiec: error: " << error << "\n";
     return k_exit_errors;

@@ -1,9 +1,9 @@
 #include "krsie/runtime/generation.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
-#include <set>
 
 #include "krsie/runtime/error.h"
 #include "krsie_abi.h"
@@ -28,16 +28,16 @@ T read_as(std::span<const std::uint8_t> bytes) {
 }
 
 template <typename T>
-void write_as(std::vector<std::uint8_t>& bytes, const T& v) {
+void write_as(std::span<std::uint8_t> bytes, const T& v) {
   std::memcpy(bytes.data(), &v, sizeof v);
 }
 
 // Set-table keys (LPM, strings, inode sets): the generation is a bit of their `table` id.
 template <typename Key>
-void mark_table(MapRecord& record, std::uint32_t table_bit) {
-  auto k = read_as<Key>(record.key);
+void mark_table(std::span<std::uint8_t> key, std::uint32_t table_bit) {
+  auto k = read_as<Key>(key);
   k.table |= table_bit;
-  write_as(record.key, k);
+  write_as(key, k);
 }
 
 // An automaton state id or transition slot of generation 0 moved into generation g's half
@@ -65,20 +65,21 @@ std::uint32_t shift_state(std::uint32_t state, std::uint32_t offset, std::uint32
 }  // namespace
 
 const std::vector<MapAbi>& generic_maps() {
+  using K = MapKind;
   static const std::vector<MapAbi> maps = {
-      {"krsie_rules", sizeof(krsie_rule_key), sizeof(krsie_rule_entry), true, true, true},
-      {"krsie_hooks", 4, sizeof(krsie_hook_conf), true, true, false},
-      {"krsie_dfa_trans", 4, sizeof(krsie_dfa_trans), true, true, true},
-      {"krsie_dfa_states", 4, sizeof(krsie_dfa_state), true, true, true},
-      {"krsie_lpm4", sizeof(krsie_lpm4_key), 8, true, true, true},
-      {"krsie_lpm6", sizeof(krsie_lpm6_key), 8, true, true, true},
-      {"krsie_strings", sizeof(krsie_string_key), 8, true, true, true},
-      {"krsie_inodes", sizeof(krsie_inode_set_key), 8, true, false, true},
-      {"krsie_config", 4, sizeof(krsie_config), false, true, false},
-      {"krsie_targets", 8, sizeof(krsie_target), false, false, false},
-      {"krsie_stats", 4, sizeof(krsie_stats), false, false, false},
-      {"krsie_events", 0, 0, false, false, false},
-      {"krsie_scratch", 4, 0, false, false, false},
+      {K::rules, "krsie_rules", sizeof(krsie_rule_key), sizeof(krsie_rule_entry), true, true, true},
+      {K::hooks, "krsie_hooks", 4, sizeof(krsie_hook_conf), true, true, false},
+      {K::dfa_trans, "krsie_dfa_trans", 4, sizeof(krsie_dfa_trans), true, true, true},
+      {K::dfa_states, "krsie_dfa_states", 4, sizeof(krsie_dfa_state), true, true, true},
+      {K::lpm4, "krsie_lpm4", sizeof(krsie_lpm4_key), 8, true, true, true},
+      {K::lpm6, "krsie_lpm6", sizeof(krsie_lpm6_key), 8, true, true, true},
+      {K::strings, "krsie_strings", sizeof(krsie_string_key), 8, true, true, true},
+      {K::inodes, "krsie_inodes", sizeof(krsie_inode_set_key), 8, true, false, true},
+      {K::config, "krsie_config", 4, sizeof(krsie_config), false, true, false},
+      {K::targets, "krsie_targets", 8, sizeof(krsie_target), false, false, false},
+      {K::stats, "krsie_stats", 4, sizeof(krsie_stats), false, false, false},
+      {K::events, "krsie_events", 0, 0, false, false, false},
+      {K::scratch, "krsie_scratch", 4, 0, false, false, false},
   };
   return maps;
 }
@@ -89,115 +90,202 @@ const MapAbi* map_abi(std::string_view name) {
   return nullptr;
 }
 
-void validate_records(const std::vector<MapRecord>& records) {
-  std::set<std::uint32_t> states, owners;
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    const MapRecord& r = records[i];
-    const MapAbi* abi = map_abi(r.map);
-    std::string where = "policy object map record " + std::to_string(i) + " (" + r.map + ")";
+std::vector<RecordView> parse_records(std::span<const std::uint8_t> b) {
+  auto bad = [](const std::string& why) { return RuntimeError(ErrorKind::bad_object, why, EINVAL); };
+  std::size_t pos = 0;
+  auto need = [&](std::size_t n) {
+    if (b.size() - pos < n) throw bad("policy object map section is truncated");
+  };
+  auto get32 = [&] {
+    need(4);
+    std::uint32_t v = b[pos] | (b[pos + 1] << 8) | (b[pos + 2] << 16) | (std::uint32_t(b[pos + 3]) << 24);
+    pos += 4;
+    return v;
+  };
+  auto bytes = [&](std::uint32_t n) {
+    need(n);
+    auto out = b.subspan(pos, n);
+    pos += n;
+    return out;
+  };
+  need(8);
+  if (std::memcmp(b.data(), "KRSMAPS1", 8) != 0) throw bad("policy object map section has a bad magic");
+  pos = 8;
+  std::uint32_t count = get32();
+  std::vector<RecordView> out;
+  out.reserve(std::min<std::size_t>(count, b.size() / 12));
+  const MapAbi* last = nullptr;  // records come grouped by map: one comparison each
+  for (std::uint32_t i = 0; i < count; ++i) {
+    auto name_bytes = bytes(get32());
+    std::string_view name(reinterpret_cast<const char*>(name_bytes.data()), name_bytes.size());
+    const MapAbi* abi = last && last->name == name ? last : map_abi(name);
+    auto key = bytes(get32());
+    auto value = bytes(get32());
     if (!abi || !abi->from_compiler)
-      throw RuntimeError(ErrorKind::bad_object, where + ": this krsie-load does not fill a map named '" + r.map + "'",
-                         EINVAL);
-    if (r.key.size() != abi->key_size || r.value.size() != abi->value_size)
-      throw RuntimeError(ErrorKind::bad_object,
-                         where + ": key/value of " + std::to_string(r.key.size()) + "/" + std::to_string(r.value.size()) +
-                             " bytes, the ABI says " + std::to_string(abi->key_size) + "/" +
-                             std::to_string(abi->value_size),
-                         EINVAL);
-    if (r.map == "krsie_hooks") {
-      auto hook = read_as<std::uint32_t>(r.key);
-      if (hook == KRSIE_HOOK_NONE || hook >= KRSIE_HOOK_MAX)
-        throw RuntimeError(ErrorKind::bad_object, where + ": unknown hook id " + std::to_string(hook), EINVAL);
-    } else if (r.map == "krsie_rules") {
-      auto k = read_as<krsie_rule_key>(r.key);
-      if (k.generation != 0 || k.hook >= KRSIE_HOOK_MAX || k.index >= KRSIE_MAX_RULES_PER_HOOK)
-        throw RuntimeError(ErrorKind::bad_object, where + ": bad rule key", EINVAL);
-    } else if (r.map == "krsie_dfa_states") {
-      states.insert(read_as<std::uint32_t>(r.key));
-    } else if (r.map == "krsie_dfa_trans") {
-      auto t = read_as<krsie_dfa_trans>(r.value);
-      if (t.check == 0) throw RuntimeError(ErrorKind::bad_object, where + ": transition slot without an owner", EINVAL);
-      owners.insert(t.check - 1);
-    } else if (r.map == "krsie_lpm4" || r.map == "krsie_lpm6" || r.map == "krsie_strings") {
-      std::uint32_t table = read_as<std::uint32_t>(std::span(r.key).subspan(r.map == "krsie_strings" ? 0 : 4));
-      if (table & KRSIE_TABLE_GEN_BIT)
-        throw RuntimeError(ErrorKind::bad_object, where + ": table id carries a generation", EINVAL);
+      throw bad("policy object map record " + std::to_string(i) + " (" + std::string(name) +
+                "): this krsie-load does not fill a map named '" + std::string(name) + "'");
+    if (key.size() != abi->key_size || value.size() != abi->value_size)
+      throw bad("policy object map record " + std::to_string(i) + " (" + std::string(name) + "): key/value of " +
+                std::to_string(key.size()) + "/" + std::to_string(value.size()) + " bytes, the ABI says " +
+                std::to_string(abi->key_size) + "/" + std::to_string(abi->value_size));
+    out.push_back({abi, key, value});
+    last = abi;
+  }
+  if (pos != b.size()) throw bad("policy object map section has trailing bytes");
+  return out;
+}
+
+void validate_records(std::span<const RecordView> records) {
+  // Automaton state ids: a bitmap over the ids below the number of state records (a valid object
+  // numbers its states 0..n-1), and the few ids beyond it that only a corrupt object has.
+  std::size_t state_records = 0;
+  for (const RecordView& r : records)
+    if (r.abi->kind == MapKind::dfa_states) ++state_records;
+  std::vector<bool> states(state_records, false);
+  std::vector<std::uint32_t> beyond;
+  std::uint32_t highest_owner = 0;
+  bool any_owner = false;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const RecordView& r = records[i];
+    auto fail = [&](const std::string& why) {
+      return RuntimeError(ErrorKind::bad_object,
+                          "policy object map record " + std::to_string(i) + " (" + std::string(r.abi->name) + "): " + why,
+                          EINVAL);
+    };
+    switch (r.abi->kind) {
+      case MapKind::hooks: {
+        auto hook = read_as<std::uint32_t>(r.key);
+        if (hook == KRSIE_HOOK_NONE || hook >= KRSIE_HOOK_MAX) throw fail("unknown hook id " + std::to_string(hook));
+        break;
+      }
+      case MapKind::rules: {
+        auto k = read_as<krsie_rule_key>(r.key);
+        if (k.generation != 0 || k.hook >= KRSIE_HOOK_MAX || k.index >= KRSIE_MAX_RULES_PER_HOOK)
+          throw fail("bad rule key");
+        break;
+      }
+      case MapKind::dfa_states: {
+        auto id = read_as<std::uint32_t>(r.key);
+        if (id < state_records) states[id] = true;
+        else beyond.push_back(id);
+        break;
+      }
+      case MapKind::dfa_trans: {
+        auto t = read_as<krsie_dfa_trans>(r.value);
+        if (t.check == 0) throw fail("transition slot without an owner");
+        highest_owner = any_owner ? std::max(highest_owner, t.check - 1) : t.check - 1;
+        any_owner = true;
+        break;
+      }
+      case MapKind::lpm4:
+      case MapKind::lpm6:
+      case MapKind::strings: {
+        std::uint32_t table = read_as<std::uint32_t>(r.key.subspan(r.abi->kind == MapKind::strings ? 0 : 4));
+        if (table & KRSIE_TABLE_GEN_BIT) throw fail("table id carries a generation");
+        break;
+      }
+      default:
+        break;
     }
   }
-  // States are numbered 0..n-1: a hole or a huge id is a corrupt object.
-  if (!states.empty() && *states.rbegin() != states.size() - 1)
+  // States are numbered 0..n-1 (n distinct ids): a hole or a huge id is a corrupt object.
+  std::sort(beyond.begin(), beyond.end());
+  beyond.erase(std::unique(beyond.begin(), beyond.end()), beyond.end());
+  std::size_t distinct = static_cast<std::size_t>(std::count(states.begin(), states.end(), true)) + beyond.size();
+  bool dense = beyond.empty() && std::find(states.begin() + static_cast<std::ptrdiff_t>(distinct), states.end(), true) == states.end();
+  if (!dense)
     throw RuntimeError(ErrorKind::bad_object,
-                       "policy object automaton states are not numbered 0.." + std::to_string(states.size() - 1), EINVAL);
-  if (!owners.empty() && (states.empty() || *owners.rbegin() >= states.size()))
+                       "policy object automaton states are not numbered 0.." + std::to_string(distinct - 1), EINVAL);
+  if (any_owner && highest_owner >= distinct)
     throw RuntimeError(ErrorKind::bad_object,
-                       "policy object transition slot owned by automaton state " + std::to_string(*owners.rbegin()) +
+                       "policy object transition slot owned by automaton state " + std::to_string(highest_owner) +
                            ", which it does not define",
                        EINVAL);
 }
 
-MapRecord record_for_generation(const MapRecord& record, unsigned gen, DfaHalves halves) {
+void rewrite_for_generation(const MapAbi& abi, std::span<std::uint8_t> key, std::span<std::uint8_t> value, unsigned gen,
+                            DfaHalves halves) {
   const std::uint32_t dfa_half = halves.states;
-  const MapAbi* abi = map_abi(record.map);
-  if (!abi || !abi->per_generation || record.key.size() != abi->key_size || record.value.size() != abi->value_size)
-    throw RuntimeError(ErrorKind::bad_object, "policy object record of map " + record.map + " has no generation form",
-                       EINVAL);
+  if (!abi.per_generation || key.size() != abi.key_size || value.size() != abi.value_size)
+    throw RuntimeError(ErrorKind::bad_object,
+                       "policy object record of map " + std::string(abi.name) + " has no generation form", EINVAL);
   gen &= 1;
-  MapRecord out = record;
   const std::uint32_t offset = gen * dfa_half;
   const std::uint32_t slot_offset = gen * halves.trans;
   const std::uint32_t table_bit = gen ? KRSIE_TABLE_GEN_BIT : 0;
-  const std::string& m = record.map;
-  if (m == "krsie_rules") {
-    auto k = read_as<krsie_rule_key>(record.key);
-    k.generation = gen;
-    write_as(out.key, k);
-  } else if (m == "krsie_hooks") {
-    auto hook = read_as<std::uint32_t>(record.key);
-    write_as(out.key, static_cast<std::uint32_t>(gen * KRSIE_HOOK_MAX + hook));
-    auto conf = read_as<krsie_hook_conf>(record.value);
-    for (auto& d : conf.dfa) d = shift_state(d, offset, dfa_half, "hook configuration");
-    conf.exe_dfa = shift_state(conf.exe_dfa, offset, dfa_half, "hook configuration");
-    write_as(out.value, conf);
-  } else if (m == "krsie_dfa_states") {
-    auto state = read_as<std::uint32_t>(record.key);
-    write_as(out.key, shift_state(state, offset, dfa_half, "automaton state"));
-    auto v = read_as<krsie_dfa_state>(record.value);
-    v.other = shift_state(v.other, offset, dfa_half, "automaton state");
-    v.base = shift_slot(v.base, slot_offset, halves.trans, "automaton state");
-    write_as(out.value, v);
-  } else if (m == "krsie_dfa_trans") {
-    write_as(out.key, shift_slot(read_as<std::uint32_t>(record.key), slot_offset, halves.trans, "automaton transition"));
-    auto t = read_as<krsie_dfa_trans>(record.value);
-    if (t.check == 0) throw RuntimeError(ErrorKind::bad_object, "policy object transition slot without an owner", EINVAL);
-    t.check = shift_state(t.check - 1, offset, dfa_half, "automaton transition") + 1;
-    t.next = shift_state(t.next, offset, dfa_half, "automaton transition");
-    write_as(out.value, t);
-  } else if (m == "krsie_lpm4") {
-    mark_table<krsie_lpm4_key>(out, table_bit);
-  } else if (m == "krsie_lpm6") {
-    mark_table<krsie_lpm6_key>(out, table_bit);
-  } else if (m == "krsie_strings") {
-    mark_table<krsie_string_key>(out, table_bit);
-  } else if (m == "krsie_inodes") {
-    mark_table<krsie_inode_set_key>(out, table_bit);
+  switch (abi.kind) {
+    case MapKind::rules: {
+      auto k = read_as<krsie_rule_key>(key);
+      k.generation = gen;
+      write_as(key, k);
+      break;
+    }
+    case MapKind::hooks: {
+      auto hook = read_as<std::uint32_t>(key);
+      write_as(key, static_cast<std::uint32_t>(gen * KRSIE_HOOK_MAX + hook));
+      auto conf = read_as<krsie_hook_conf>(value);
+      for (auto& d : conf.dfa) d = shift_state(d, offset, dfa_half, "hook configuration");
+      conf.exe_dfa = shift_state(conf.exe_dfa, offset, dfa_half, "hook configuration");
+      write_as(value, conf);
+      break;
+    }
+    case MapKind::dfa_states: {
+      auto state = read_as<std::uint32_t>(key);
+      write_as(key, shift_state(state, offset, dfa_half, "automaton state"));
+      auto v = read_as<krsie_dfa_state>(value);
+      v.other = shift_state(v.other, offset, dfa_half, "automaton state");
+      v.base = shift_slot(v.base, slot_offset, halves.trans, "automaton state");
+      write_as(value, v);
+      break;
+    }
+    case MapKind::dfa_trans: {
+      write_as(key, shift_slot(read_as<std::uint32_t>(key), slot_offset, halves.trans, "automaton transition"));
+      auto t = read_as<krsie_dfa_trans>(value);
+      if (t.check == 0) throw RuntimeError(ErrorKind::bad_object, "policy object transition slot without an owner", EINVAL);
+      t.check = shift_state(t.check - 1, offset, dfa_half, "automaton transition") + 1;
+      t.next = shift_state(t.next, offset, dfa_half, "automaton transition");
+      write_as(value, t);
+      break;
+    }
+    case MapKind::lpm4: mark_table<krsie_lpm4_key>(key, table_bit); break;
+    case MapKind::lpm6: mark_table<krsie_lpm6_key>(key, table_bit); break;
+    case MapKind::strings: mark_table<krsie_string_key>(key, table_bit); break;
+    case MapKind::inodes: mark_table<krsie_inode_set_key>(key, table_bit); break;
+    default: break;
   }
+}
+
+MapRecord record_for_generation(const MapRecord& record, unsigned gen, DfaHalves halves) {
+  const MapAbi* abi = map_abi(record.map);
+  if (!abi)
+    throw RuntimeError(ErrorKind::bad_object, "policy object record of map " + record.map + " has no generation form",
+                       EINVAL);
+  MapRecord out = record;
+  rewrite_for_generation(*abi, out.key, out.value, gen, halves);
   return out;
 }
 
-std::optional<unsigned> key_generation(std::string_view map, std::span<const std::uint8_t> key, DfaHalves halves) {
+std::optional<unsigned> key_generation(const MapAbi& map, std::span<const std::uint8_t> key, DfaHalves halves) {
   const std::uint32_t dfa_half = halves.states;
-  const MapAbi* abi = map_abi(map);
-  if (!abi || !abi->per_generation || key.size() != abi->key_size) return std::nullopt;
+  if (!map.per_generation || key.size() != map.key_size) return std::nullopt;
   auto table_gen = [](std::uint32_t table) { return (table & KRSIE_TABLE_GEN_BIT) ? 1u : 0u; };
-  if (map == "krsie_rules") return read_as<krsie_rule_key>(key).generation & 1;
-  if (map == "krsie_hooks") return read_as<std::uint32_t>(key) >= KRSIE_HOOK_MAX ? 1u : 0u;
-  if (map == "krsie_dfa_states") return dfa_half && read_as<std::uint32_t>(key) >= dfa_half ? 1u : 0u;
-  if (map == "krsie_dfa_trans") return halves.trans && read_as<std::uint32_t>(key) >= halves.trans ? 1u : 0u;
-  if (map == "krsie_lpm4") return table_gen(read_as<krsie_lpm4_key>(key).table);
-  if (map == "krsie_lpm6") return table_gen(read_as<krsie_lpm6_key>(key).table);
-  if (map == "krsie_strings") return table_gen(read_as<krsie_string_key>(key).table);
-  if (map == "krsie_inodes") return table_gen(read_as<krsie_inode_set_key>(key).table);
-  return std::nullopt;
+  switch (map.kind) {
+    case MapKind::rules: return read_as<krsie_rule_key>(key).generation & 1;
+    case MapKind::hooks: return read_as<std::uint32_t>(key) >= KRSIE_HOOK_MAX ? 1u : 0u;
+    case MapKind::dfa_states: return dfa_half && read_as<std::uint32_t>(key) >= dfa_half ? 1u : 0u;
+    case MapKind::dfa_trans: return halves.trans && read_as<std::uint32_t>(key) >= halves.trans ? 1u : 0u;
+    case MapKind::lpm4: return table_gen(read_as<krsie_lpm4_key>(key).table);
+    case MapKind::lpm6: return table_gen(read_as<krsie_lpm6_key>(key).table);
+    case MapKind::strings: return table_gen(read_as<krsie_string_key>(key).table);
+    case MapKind::inodes: return table_gen(read_as<krsie_inode_set_key>(key).table);
+    default: return std::nullopt;
+  }
+}
+
+std::optional<unsigned> key_generation(std::string_view map, std::span<const std::uint8_t> key, DfaHalves halves) {
+  const MapAbi* abi = map_abi(map);
+  if (!abi) return std::nullopt;
+  return key_generation(*abi, key, halves);
 }
 
 std::map<std::string, std::uint32_t> entry_counts(const PolicyObject& policy) {
@@ -205,18 +293,18 @@ std::map<std::string, std::uint32_t> entry_counts(const PolicyObject& policy) {
   for (const MapAbi& m : generic_maps())
     if (m.sized_by_loader) counts[std::string(m.name)] = 0;
   std::uint32_t states = 0, slots = 0;
-  for (const MapRecord& r : policy.records) {
-    if (r.map == "krsie_dfa_states" && r.key.size() == 4) {
+  std::array<std::uint32_t, static_cast<std::size_t>(MapKind::scratch) + 1> by_kind{};
+  for (const RecordView& r : policy.records) {
+    if (r.abi->kind == MapKind::dfa_states) {
       states = std::max(states, read_as<std::uint32_t>(r.key) + 1);
-      continue;
-    }
-    if (r.map == "krsie_dfa_trans" && r.key.size() == 4) {
+    } else if (r.abi->kind == MapKind::dfa_trans) {
       slots = std::max(slots, read_as<std::uint32_t>(r.key) + 1);
-      continue;
+    } else {
+      ++by_kind[std::size_t(r.abi->kind)];
     }
-    auto it = counts.find(r.map);
-    if (it != counts.end()) ++it->second;
   }
+  for (const MapAbi& m : generic_maps())
+    if (m.sized_by_loader) counts[std::string(m.name)] = by_kind[std::size_t(m.kind)];
   counts["krsie_dfa_states"] = states;
   counts["krsie_dfa_trans"] = slots;
   counts["krsie_inodes"] = static_cast<std::uint32_t>(policy.meta.inode_paths.size());

@@ -688,8 +688,9 @@ PolicyStatus policy_status(const LoaderPaths& paths, const std::string& name) {
   for (const std::string& l : o.links) s.hooks.push_back(program_hook(l));
   s.source = o.state.sources[s.generation];
   try {
-    PolicyObject obj = PolicyObject::parse(read_whole_file(s.state_dir + "/" + object_file(s.generation)), RuleText::skip);
-    s.rules = obj.meta.rules.size();
+    // The rule texts too: `events` needs them, and this is where an unreadable JSON shows.
+    PolicyObject obj = PolicyObject::parse(read_whole_file(s.state_dir + "/" + object_file(s.generation)), RuleText::keep);
+    s.rules = obj.meta.rule_count;
   } catch (const RuntimeError& e) {
     s.problems.push_back(std::string("metadata of the rules in force is unreadable: ") + e.what());
   }

@@ -11,6 +11,7 @@
 #include "krsie/runtime/metadata.h"
 
 #include <array>
+#include <cstring>
 #include <cerrno>
 #include <charconv>
 #include <optional>
@@ -45,6 +46,13 @@ constexpr std::array<bool, 256> k_plain = [] {
   return t;
 }();
 
+// 1 for "krsie-policy", 2 for "krsie-policy-2", 0 for anything else.
+int format_version(std::string_view format) {
+  if (format == k_metadata_format_1) return 1;
+  if (format == k_metadata_format_2) return 2;
+  return 0;
+}
+
 // Thrown inside the fast reader: "not the subset I read", never an error of its own.
 struct NotCanonical {};
 
@@ -64,7 +72,8 @@ class FastReader {
     object([&](std::string_view key) {
       if (key == "format") {
         once(format);
-        if (string() != "krsie-policy") throw NotCanonical{};
+        m.format = format_version(string_view());
+        if (m.format == 0) throw NotCanonical{};
       } else if (key == "abi") {
         once(abi);
         m.abi = static_cast<int>(number());
@@ -144,6 +153,7 @@ class FastReader {
     space();
     if (p_ != end_) throw NotCanonical{};
     if (!format || !abi || !name || !mode || !targets || !programs || !sizes || !rules) throw NotCanonical{};
+    m.rule_count = m.rules.size();
     return m;
   }
 
@@ -298,7 +308,8 @@ PolicyMetadata parse_metadata_json(std::string_view text, RuleText rule_text) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text.begin(), text.end());
-    if (!j.is_object() || j.value("format", "") != "krsie-policy") throw bad_object("policy object metadata has an unknown format");
+    if (j.is_object()) m.format = format_version(j.value("format", ""));
+    if (m.format == 0) throw bad_object("policy object metadata has an unknown format");
     m.abi = j.at("abi").get<int>();
     check_abi(m.abi);
     m.name = j.at("name").get<std::string>();
@@ -326,6 +337,7 @@ PolicyMetadata parse_metadata_json(std::string_view text, RuleText rule_text) {
       if (rule_text == RuleText::skip) rm.locations.clear(), rm.source.clear(), rm.message.clear(), rm.tag.clear();
       m.rules.push_back(std::move(rm));
     }
+    m.rule_count = m.rules.size();
   } catch (const nlohmann::json::exception& e) {
     throw bad_object(std::string("policy object metadata is corrupt: ") + e.what());
   }
@@ -340,6 +352,62 @@ PolicyMetadata parse_metadata(std::string_view text, RuleText rule_text) {
     return std::move(*m);
   }
   return parse_metadata_json(text, rule_text);
+}
+
+PolicyMetadata parse_loader_table(std::span<const std::uint8_t> b) {
+  auto bad = [](const std::string& why) { return bad_object("policy object loader table (.krsie.load) " + why); };
+  std::size_t pos = 0;
+  auto need = [&](std::size_t n, const char* what) {
+    if (b.size() - pos < n) throw bad(std::string("is truncated (") + what + ")");
+  };
+  auto get32 = [&](const char* what) {
+    need(4, what);
+    std::uint32_t v = b[pos] | (b[pos + 1] << 8) | (b[pos + 2] << 16) | (std::uint32_t(b[pos + 3]) << 24);
+    pos += 4;
+    return v;
+  };
+  auto string = [&](const char* what) {
+    std::uint32_t n = get32(what);
+    need(n, what);
+    std::string out(reinterpret_cast<const char*>(b.data() + pos), n);
+    if (out.find('\0') != std::string::npos) throw bad(std::string("has a NUL byte in ") + what);
+    pos += n;
+    return out;
+  };
+  // A count of items of at least `min_bytes` each: more than the bytes left is a corrupt count
+  // (refused before anything is allocated for it).
+  auto count = [&](const char* what, std::size_t min_bytes) {
+    std::uint32_t n = get32(what);
+    if (n > (b.size() - pos) / min_bytes) throw bad(std::string("is truncated (") + what + ")");
+    return n;
+  };
+  if (b.size() < 8 || std::memcmp(b.data(), "KRSLOAD1", 8) != 0)
+    throw bad("has a bad magic (not KRSLOAD1: written by another krsiec?)");
+  pos = 8;
+  PolicyMetadata m;
+  m.format = 2;
+  m.abi = static_cast<int>(get32("abi"));
+  check_abi(m.abi);
+  m.name = string("name");
+  m.mode = string("mode");
+  m.backend = string("backend");
+  m.compiler = string("compiler");
+  for (std::uint32_t i = 0, n = count("cgroup targets", 4); i < n; ++i) m.cgroup_targets.push_back(string("cgroup target"));
+  m.pod_targets = get32("pod targets");
+  for (std::uint32_t i = 0, n = count("programs", 4); i < n; ++i) m.programs.push_back(string("program"));
+  m.rule_count = get32("rule count");
+  std::uint32_t paths = count("exact paths", 12);
+  m.inode_paths.reserve(paths);
+  for (std::uint32_t i = 0; i < paths; ++i) {
+    PolicyMetadata::InodePath ip;
+    ip.table = get32("exact path");
+    ip.bit = get32("exact path");
+    ip.path = string("exact path");
+    m.inode_paths.push_back(std::move(ip));
+  }
+  if (pos != b.size()) throw bad("has trailing bytes");
+  check_metadata(m);
+  return m;
 }
 
 }  // namespace krsie::runtime

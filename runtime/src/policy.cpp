@@ -74,41 +74,6 @@ std::map<std::string, std::span<const std::uint8_t>> read_sections(const std::ve
   return out;
 }
 
-std::vector<MapRecord> parse_records(std::span<const std::uint8_t> b) {
-  std::size_t pos = 0;
-  auto need = [&](std::size_t n) {
-    if (b.size() - pos < n) throw bad_object("policy object map section is truncated");
-  };
-  auto get32 = [&] {
-    need(4);
-    std::uint32_t v = b[pos] | (b[pos + 1] << 8) | (b[pos + 2] << 16) | (std::uint32_t(b[pos + 3]) << 24);
-    pos += 4;
-    return v;
-  };
-  auto bytes = [&](std::uint32_t n) {
-    need(n);
-    std::vector<std::uint8_t> out(b.begin() + static_cast<std::ptrdiff_t>(pos), b.begin() + static_cast<std::ptrdiff_t>(pos + n));
-    pos += n;
-    return out;
-  };
-  need(8);
-  if (std::memcmp(b.data(), "KRSMAPS1", 8) != 0) throw bad_object("policy object map section has a bad magic");
-  pos = 8;
-  std::uint32_t count = get32();
-  std::vector<MapRecord> out;
-  out.reserve(std::min<std::size_t>(count, b.size() / 12));
-  for (std::uint32_t i = 0; i < count; ++i) {
-    MapRecord r;
-    auto name = bytes(get32());
-    r.map.assign(name.begin(), name.end());
-    r.key = bytes(get32());
-    r.value = bytes(get32());
-    out.push_back(std::move(r));
-  }
-  if (pos != b.size()) throw bad_object("policy object map section has trailing bytes");
-  return out;
-}
-
 }  // namespace
 
 const RuleMetadata* PolicyMetadata::rule(std::uint32_t id) const {
@@ -119,14 +84,29 @@ const RuleMetadata* PolicyMetadata::rule(std::uint32_t id) const {
 
 PolicyObject PolicyObject::parse(std::vector<std::uint8_t> bytes, RuleText rule_text) {
   PolicyObject p;
-  auto sections = read_sections(bytes, {".krsie.meta", ".krsie.maps"});
+  auto sections = read_sections(bytes, {".krsie.meta", ".krsie.load", ".krsie.maps"});
   if (!sections.count(".krsie.meta"))
     throw bad_object("not a policy object: no .krsie.meta section (was it written by krsiec?)");
   if (!sections.count(".krsie.maps")) throw bad_object("policy object has no .krsie.maps section");
-  const auto& meta = sections[".krsie.meta"];
-  p.meta = parse_metadata(std::string_view(reinterpret_cast<const char*>(meta.data()), meta.size()), rule_text);
+  const auto& json = sections[".krsie.meta"];
+  auto json_text = [&] { return std::string_view(reinterpret_cast<const char*>(json.data()), json.size()); };
+  if (auto table = sections.find(".krsie.load"); table != sections.end()) {
+    // Format 2: the loader's fields come from the table; the JSON is read only for the rule texts.
+    p.meta = parse_loader_table(table->second);
+    if (rule_text == RuleText::keep) {
+      PolicyMetadata described = parse_metadata(json_text(), RuleText::keep);
+      p.meta.rules = std::move(described.rules);
+      p.meta.map_sizes = std::move(described.map_sizes);
+    }
+  } else {
+    p.meta = parse_metadata(json_text(), rule_text);
+    if (p.meta.format != 1)
+      throw bad_object("policy object has no .krsie.load section, which its metadata format " +
+                       std::string(k_metadata_format_2) + " requires (truncated or edited?)");
+  }
   p.records = parse_records(sections[".krsie.maps"]);
   validate_records(p.records);
+  // The views point into the buffer, which the move keeps.
   p.elf = std::move(bytes);
   return p;
 }
@@ -158,8 +138,8 @@ std::string PolicyObject::template_digest() const { return BpfObject::open_memor
 
 krsie_config PolicyObject::compiled_config() const {
   krsie_config c{meta.mode == "enforce" ? 1u : 0u, 10000u, 0u};
-  for (const MapRecord& r : records)
-    if (r.map == "krsie_config" && r.value.size() == sizeof c) std::memcpy(&c, r.value.data(), sizeof c);
+  for (const RecordView& r : records)
+    if (r.abi->kind == MapKind::config && r.value.size() == sizeof c) std::memcpy(&c, r.value.data(), sizeof c);
   return c;
 }
 

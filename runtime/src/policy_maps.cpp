@@ -26,6 +26,11 @@ Bytes bytes_of(const T& v) {
 }
 
 template <typename T>
+std::span<const std::uint8_t> as_bytes(const T& v) {
+  return std::span(reinterpret_cast<const std::uint8_t*>(&v), sizeof v);
+}
+
+template <typename T>
 T value_as(const Bytes& b) {
   T v{};
   std::memcpy(&v, b.data(), std::min(sizeof v, b.size()));
@@ -68,26 +73,32 @@ void PolicyMaps::write_config(const krsie_config& config) {
 
 void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
   DfaHalves half = dfa_halves();
-  // Keys and values per map, concatenated as BPF_MAP_UPDATE_BATCH takes them.
+  // Keys and values per map, concatenated as BPF_MAP_UPDATE_BATCH takes them, each record
+  // rewritten for `gen` where it lands in the buffers.
   struct Batch {
     Bytes keys, values;
     std::size_t count = 0;
-    void add(const MapRecord& g) {
-      keys.insert(keys.end(), g.key.begin(), g.key.end());
-      values.insert(values.end(), g.value.begin(), g.value.end());
+    void add(const MapAbi& abi, std::span<const std::uint8_t> key, std::span<const std::uint8_t> value, unsigned g,
+             DfaHalves h) {
+      const std::size_t k = keys.size(), v = values.size();
+      keys.insert(keys.end(), key.begin(), key.end());
+      values.insert(values.end(), value.begin(), value.end());
+      rewrite_for_generation(abi, std::span(keys).subspan(k), std::span(values).subspan(v), g, h);
       ++count;
     }
   };
-  std::map<std::string, Batch> by_map;
-  Batch* last = nullptr;
-  const std::string* last_map = nullptr;
-  for (const MapRecord& r : policy.records) {
-    if (r.map == "krsie_config") continue;  // the loader owns the configuration
-    if (!last_map || r.map != *last_map) {  // records come grouped by map
-      last = &by_map[r.map];
-      last_map = &r.map;
-    }
-    last->add(record_for_generation(r, gen, half));
+  constexpr std::size_t kinds = static_cast<std::size_t>(MapKind::scratch) + 1;
+  std::array<Batch, kinds> by_kind;
+  std::array<std::size_t, kinds> records_of{};
+  for (const RecordView& r : policy.records) ++records_of[static_cast<std::size_t>(r.abi->kind)];
+  for (const MapAbi& m : generic_maps()) {
+    Batch& b = by_kind[static_cast<std::size_t>(m.kind)];
+    b.keys.reserve(records_of[static_cast<std::size_t>(m.kind)] * m.key_size);
+    b.values.reserve(records_of[static_cast<std::size_t>(m.kind)] * m.value_size);
+  }
+  for (const RecordView& r : policy.records) {
+    if (r.abi->kind == MapKind::config) continue;  // the loader owns the configuration
+    by_kind[static_cast<std::size_t>(r.abi->kind)].add(*r.abi, r.key, r.value, gen, half);
   }
   // Inodes of exact rule paths, as they exist now (missing files are matched by path alone).
   std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>, std::uint64_t> inode_masks;
@@ -98,16 +109,19 @@ void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
     if (!st) continue;
     inode_masks[{kernel_dev(st->st_dev), st->st_ino, ip.table}] |= 1ull << ip.bit;
   }
+  const MapAbi& inodes = *map_abi("krsie_inodes");
   for (const auto& [k, mask] : inode_masks) {
     krsie_inode_set_key key{std::get<0>(k), std::get<1>(k), std::get<2>(k), 0};
-    by_map["krsie_inodes"].add(record_for_generation({"krsie_inodes", bytes_of(key), bytes_of(mask)}, gen, half));
+    by_kind[static_cast<std::size_t>(MapKind::inodes)].add(inodes, as_bytes(key), as_bytes(mask), gen, half);
   }
   // Hook configurations last: a hook becomes used in this generation only once its rules,
   // automata and sets are all in place (matters for the in-process loader, which has no switch).
-  for (auto& [map, b] : by_map)
-    if (map != "krsie_hooks") at(map).update_batch(b.keys, b.values, b.count);
-  if (auto it = by_map.find("krsie_hooks"); it != by_map.end())
-    at("krsie_hooks").update_batch(it->second.keys, it->second.values, it->second.count);
+  for (const MapAbi& m : generic_maps()) {
+    Batch& b = by_kind[static_cast<std::size_t>(m.kind)];
+    if (m.kind != MapKind::hooks && b.count) at(std::string(m.name)).update_batch(b.keys, b.values, b.count);
+  }
+  Batch& hooks = by_kind[static_cast<std::size_t>(MapKind::hooks)];
+  if (hooks.count) at("krsie_hooks").update_batch(hooks.keys, hooks.values, hooks.count);
 }
 
 PolicyMaps::GenerationKeys PolicyMaps::list_generation_keys() const {
@@ -122,7 +136,7 @@ PolicyMaps::GenerationKeys PolicyMaps::list_generation_keys() const {
       continue;
     auto& by_gen = listed.keys[name];
     for (Bytes& key : map.keys())
-      if (std::optional<unsigned> g = key_generation(name, key, half)) by_gen[*g & 1].push_back(std::move(key));
+      if (std::optional<unsigned> g = key_generation(*abi, key, half)) by_gen[*g & 1].push_back(std::move(key));
   }
   return listed;
 }

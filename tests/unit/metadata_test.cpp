@@ -89,6 +89,28 @@ TEST(Metadata, TheFastReaderGivesWhatNlohmannGives) {
   }
 }
 
+TEST(Metadata, BothReadersTellTheFormat) {
+  nlohmann::ordered_json v2 = sample();
+  v2["format"] = "krsie-policy-2";
+  v2.erase("inode_paths");  // format 2 keeps them in the loader table
+  for (int indent : {-1, 1}) {
+    std::optional<PolicyMetadata> fast = read_canonical_metadata(v2.dump(indent));
+    ASSERT_TRUE(fast.has_value());
+    PolicyMetadata slow = parse_metadata_json(v2.dump(indent));
+    expect_same(*fast, slow);
+    EXPECT_EQ(fast->format, 2);
+    EXPECT_EQ(slow.format, 2);
+    EXPECT_EQ(fast->rule_count, 2u);
+    EXPECT_EQ(slow.rule_count, 2u);
+  }
+  EXPECT_EQ(parse_metadata(sample().dump(1)).format, 1);
+  EXPECT_EQ(parse_metadata_json(sample().dump(1)).format, 1);
+  nlohmann::ordered_json v3 = sample();
+  v3["format"] = "krsie-policy-3";
+  EXPECT_FALSE(read_canonical_metadata(v3.dump(1)).has_value());
+  EXPECT_NE(error_of([&] { parse_metadata(v3.dump(1)); }).find("unknown format"), std::string::npos);
+}
+
 TEST(Metadata, RuleTextsCanBeSkippedOnBothPaths) {
   std::string canonical = sample().dump(1);
   nlohmann::ordered_json utf8 = sample();

@@ -16,8 +16,14 @@
 
 namespace krsie::runtime {
 
+// The maps of the generic template.
+enum class MapKind : std::uint8_t {
+  rules, hooks, dfa_trans, dfa_states, lpm4, lpm6, strings, inodes, config, targets, stats, events, scratch
+};
+
 // What the loader knows about one map of the generic template.
 struct MapAbi {
+  MapKind kind;
   std::string_view name;
   std::uint32_t key_size;
   std::uint32_t value_size;
@@ -30,16 +36,27 @@ struct MapAbi {
 const MapAbi* map_abi(std::string_view name);
 const std::vector<MapAbi>& generic_maps();
 
-// Checks every record of a policy object against the ABI: a known map the compiler may fill,
-// key and value sizes, path automaton state ids that are dense. Throws RuntimeError(bad_object).
-void validate_records(const std::vector<MapRecord>& records);
+// The records of a .krsie.maps section, as views into `section`: each names a map the compiler
+// may fill and has the ABI's key and value sizes. Throws RuntimeError(bad_object) for a bad magic,
+// truncation, trailing bytes, an unknown map or a wrong size, naming the record.
+std::vector<RecordView> parse_records(std::span<const std::uint8_t> section);
 
-// Rewrites one compiled record (generation 0) for generation `gen` (0 or 1), moving automaton
-// states and transition slots into that generation's halves (DfaHalves, policy_maps.h). Throws RuntimeError(bad_object) for
-// a record that does not fit.
+// Checks the contents of the records: hook ids, rule keys of generation 0, table ids without a
+// generation bit, transition slots with an owner, path automaton state ids that are dense.
+// Throws RuntimeError(bad_object).
+void validate_records(std::span<const RecordView> records);
+
+// Rewrites one compiled record (generation 0) of `abi`'s map, in place, for generation `gen` (0
+// or 1), moving automaton states and transition slots into that generation's halves (DfaHalves,
+// policy_maps.h). `key` and `value` have the ABI's sizes. Throws RuntimeError(bad_object) for a
+// record that does not fit.
+void rewrite_for_generation(const MapAbi& abi, std::span<std::uint8_t> key, std::span<std::uint8_t> value, unsigned gen,
+                            DfaHalves halves);
+// The same on a copy of an owned record.
 MapRecord record_for_generation(const MapRecord& record, unsigned gen, DfaHalves halves);
 
 // The generation a key of `map` belongs to; nullopt for maps without generations.
+std::optional<unsigned> key_generation(const MapAbi& map, std::span<const std::uint8_t> key, DfaHalves halves);
 std::optional<unsigned> key_generation(std::string_view map, std::span<const std::uint8_t> key, DfaHalves halves);
 
 // Entries a policy needs per map: its records, automaton states (highest id + 1), and one

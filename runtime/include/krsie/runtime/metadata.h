@@ -3,12 +3,26 @@
 // PolicyMetadata. Throws RuntimeError (ErrorKind::bad_object) for corrupt JSON, an unknown format,
 // another ABI, a missing or mistyped key, an invalid mode or an empty name.
 
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "krsie/runtime/policy.h"
 
 namespace krsie::runtime {
+
+// The `format` values of the JSON: 1 keeps everything in the JSON (inode_paths included); 2 keeps
+// what the loader needs in the loader table (.krsie.load) and has no inode_paths.
+inline constexpr std::string_view k_metadata_format_1 = "krsie-policy";
+inline constexpr std::string_view k_metadata_format_2 = "krsie-policy-2";
+
+// The loader table (.krsie.load section of format-2 objects, docs/policy-object.md): ABI, name,
+// mode, backend, compiler, cgroup targets, pod selector count, programs, rule count and exact
+// rule paths; no rule texts and no map_sizes. Throws RuntimeError(bad_object) for a bad magic,
+// truncation, trailing bytes, a NUL byte in a string, another ABI, an invalid mode or an empty
+// name.
+PolicyMetadata parse_loader_table(std::span<const std::uint8_t> bytes);
 
 // Reads the metadata: the fast reader below when the text is in the subset krsiec writes, else
 // nlohmann (same result for valid JSON, its precise message for invalid JSON).

@@ -25,6 +25,9 @@ struct RuleMetadata {
 };
 
 struct PolicyMetadata {
+  // The `format` of the object's JSON metadata: 1 ("krsie-policy": the JSON holds everything the
+  // loader needs) or 2 ("krsie-policy-2": the loader reads the loader table, .krsie.load).
+  int format = 0;
   std::string name;
   std::string mode;                    // "enforce" | "audit"
   std::string backend;
@@ -33,37 +36,58 @@ struct PolicyMetadata {
   std::vector<std::string> cgroup_targets;  // cgroup v2 paths named by the policy
   std::size_t pod_targets = 0;              // selectors a node agent resolves (not krsie-load)
   std::vector<std::string> programs;        // programs to load and attach
-  std::map<std::string, std::uint32_t> map_sizes;
+  std::map<std::string, std::uint32_t> map_sizes;  // from the JSON only (the loader plans its own)
   struct InodePath {
     std::uint32_t table;
     std::uint32_t bit;
     std::string path;
   };
   std::vector<InodePath> inode_paths;  // exact rule paths whose inodes are resolved at load
+  std::size_t rule_count = 0;          // entries of the rule table
+  // The rule table as the JSON has it: texts only with RuleText::keep; empty when the metadata came
+  // from the loader table alone (PolicyObject::parse with RuleText::skip of a format-2 object).
   std::vector<RuleMetadata> rules;
   const RuleMetadata* rule(std::uint32_t id) const;
 };
 
-// Whether the rule table's texts (locations, source, message, tag) are kept when an object is
-// read. Loading and replacing do not need them (events and `show` read the state directory's copy):
-// skipping them saves ~35,000 strings at 10,000 rules. The JSON is checked the same either way; the
-// rules keep their id and hook.
+// Whether the rule table's texts (locations, source, message, tag) are read when an object is
+// read. Loading and replacing do not need them (events and `show` read the state directory's
+// copy). `skip` of an object with a loader table (format 2) reads the table and not the JSON at
+// all; of an older object, it checks the JSON as `keep` does but keeps only each rule's id and hook.
 enum class RuleText { keep, skip };
 
+struct MapAbi;
+
+// One map record, owned (tests, and the rewriting API of generation.h).
 struct MapRecord {
   std::string map;
   std::vector<std::uint8_t> key;
   std::vector<std::uint8_t> value;
 };
 
+// One record of a parsed object's .krsie.maps section: its map (never null) and its key and value
+// as views into PolicyObject::elf, sized as the ABI says (checked when the object is parsed).
+struct RecordView {
+  const MapAbi* abi;
+  std::span<const std::uint8_t> key;
+  std::span<const std::uint8_t> value;
+};
+
 // The parts of a policy.o: the ELF, its metadata and its map contents. Throws RuntimeError
 // (ErrorKind::bad_object) with a precise reason for anything malformed: not ELF, truncated,
 // missing or corrupt sections, wrong ABI, records that do not fit the ABI, a template without the
 // programs or maps the policy names. Nothing here touches the kernel.
+// Move-only: `records` are views into `elf` (a move keeps the buffer, a copy would not).
 struct PolicyObject {
+  PolicyObject() = default;
+  PolicyObject(PolicyObject&&) = default;
+  PolicyObject& operator=(PolicyObject&&) = default;
+  PolicyObject(const PolicyObject&) = delete;
+  PolicyObject& operator=(const PolicyObject&) = delete;
+
   std::vector<std::uint8_t> elf;
   PolicyMetadata meta;
-  std::vector<MapRecord> records;
+  std::vector<RecordView> records;
   static PolicyObject parse(std::vector<std::uint8_t> bytes, RuleText rule_text = RuleText::keep);
   static PolicyObject read_file(const std::string& path, RuleText rule_text = RuleText::keep);
 
