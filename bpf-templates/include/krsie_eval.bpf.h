@@ -32,6 +32,7 @@ struct {
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);  /* sized by the loader */
+  __uint(map_flags, BPF_F_MMAPABLE);  /* the loader writes a generation's half as memory */
   __type(key, __u32);
   __type(value, struct krsie_dfa_trans);
 } krsie_dfa_trans SEC(".maps");
@@ -39,6 +40,7 @@ struct {
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);  /* sized by the loader */
+  __uint(map_flags, BPF_F_MMAPABLE);  /* the loader writes a generation's half as memory */
   __type(key, __u32);
   __type(value, struct krsie_dfa_state);
 } krsie_dfa_states SEC(".maps");

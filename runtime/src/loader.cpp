@@ -360,6 +360,12 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
 
 ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& request) {
   auto started = Clock::now();
+  ReplaceResult::PrepareSteps steps;
+  auto step = Clock::now();
+  auto step_done = [&step](double& ms) {
+    ms = ms_since(step);
+    step = Clock::now();
+  };
   check_name(request.name);
   PolicyObject policy = PolicyObject::read_file(request.object_path, RuleText::skip);  // texts: for events, from the copy
   try {
@@ -372,6 +378,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
                        request.object_path + " holds policy '" + policy.meta.name + "', not '" + request.name +
                            "': a replacement keeps the policy's name (unload and load to rename)",
                        EINVAL);
+  step_done(steps.read_ms);
 
   require_present(paths, request.name);
   SignalBlock no_signals;
@@ -415,6 +422,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   require_kernel();
 
   ReplaceResult result;
+  step_done(steps.open_ms);
   result.name = request.name;
   result.enforce = request.enforce.value_or(policy.meta.mode == "enforce");
   result.targets = targets;
@@ -453,6 +461,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   if (!problems.empty())
     throw refused("it does not fit the maps sized when the policy was loaded:\n  " + joined(problems, "\n  ") +
                   "\nload with a larger --headroom (after unload) to make room for bigger replacements");
+  step_done(steps.purge_ms);
 
   std::set<std::string> attached(loaded.links.begin(), loaded.links.end());
   std::vector<std::string> new_programs;
@@ -498,12 +507,14 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
                                   "running the old code (unload and load to upgrade them)");
       for (const std::string& p : new_programs) new_links.push_back(extra->attach(p));
     }
+    step_done(steps.programs_ms);
     maps.write_generation(policy, next);
     result.entries_written = policy.records.size() + policy.meta.inode_paths.size();
     maps.add_targets(target_ids(targets), next);
     krsie_config config = maps.config();  // target_levels: widened by add_targets to both generations
     config.enforce = enforce_bits(before.enforce, next, result.enforce, false);
     maps.write_config(config);  // only the enforce word changes; the generation in force is untouched
+    step_done(steps.write_ms);
     for (std::size_t i = 0; i < new_links.size(); ++i) {
       new_links[i].pin(new_pin(new_programs[i]));
       pinned.push_back(new_programs[i]);
@@ -512,6 +523,8 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   } catch (const RuntimeError& e) {
     throw refused(e.what());
   }
+  step_done(steps.copy_ms);
+  result.steps = steps;
   result.prepare_ms = ms_since(started);
 
   // Publish: every entry of the new generation must be visible to a program run that sees the
@@ -901,6 +914,9 @@ std::string replace_result_json(const ReplaceResult& r) {
   j["to_generation"] = r.to_generation;
   j["timings_ms"] = {{"prepare", r.prepare_ms}, {"publish", r.publish_ms}, {"switch", r.switch_ms},
                      {"sync", r.sync_ms},       {"cleanup", r.cleanup_ms}, {"total", r.total_ms}};
+  j["prepare_steps_ms"] = {{"read", r.steps.read_ms},         {"open", r.steps.open_ms},
+                           {"purge", r.steps.purge_ms},       {"programs", r.steps.programs_ms},
+                           {"write", r.steps.write_ms},       {"copy", r.steps.copy_ms}};
   j["targets"] = targets_json(r.targets);
   j["attached"] = r.attached;
   j["detached"] = r.detached;

@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -195,6 +196,28 @@ void MapHandle::erase_many(const std::vector<Bytes>& keys) {
     }
   }
   for (std::size_t i = done; i < keys.size(); ++i) erase(keys[i]);
+}
+
+MappedValues::~MappedValues() { munmap(base_, length_); }
+
+void MappedValues::zero(std::uint32_t first, std::uint32_t n) const {
+  if (first >= count_) return;
+  n = std::min(n, count_ - first);
+  std::memset(base_ + std::size_t{first} * stride_, 0, std::size_t{n} * stride_);
+}
+
+const MappedValues* MapHandle::values_mapped() {
+  if (map_tried_) return mapped_.get();
+  map_tried_ = true;
+  if (info_.type != BPF_MAP_TYPE_ARRAY || !(info_.flags & BPF_F_MMAPABLE) || info_.max_entries == 0) return nullptr;
+  // The kernel lays the values out 8-byte aligned (round_up(value_size, 8)), from offset 0.
+  const std::size_t stride = (std::size_t{info_.value_size} + 7) / 8 * 8;
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  const std::size_t length = (stride * info_.max_entries + page - 1) / page * page;
+  void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
+  if (base == MAP_FAILED) return nullptr;  // e.g. a frozen map: updates through system calls work
+  mapped_ = std::make_shared<MappedValues>(base, length, stride, info_.max_entries);
+  return mapped_.get();
 }
 
 void MapHandle::pin(const std::string& path) const {

@@ -1,16 +1,45 @@
 // Runtime pieces that need no BPF-LSM kernel: parsing, cgroup resolution, kernel probing.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "krsie/runtime/cgroup.h"
 #include "krsie/runtime/error.h"
 #include "krsie/runtime/inode.h"
 #include "krsie/runtime/kernel.h"
+#include "krsie/runtime/maps.h"
 
 namespace krsie::runtime {
 namespace {
+
+// The automaton arrays are written as memory where the kernel maps them (BPF_F_MMAPABLE): element
+// i at i * stride, zeroing clamped to the elements there are.
+TEST(MappedValues, ElementsAndZeroingStayInsideTheMapping) {
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  void* base = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(base, MAP_FAILED);
+  auto* bytes = static_cast<std::uint8_t*>(base);
+  std::memset(bytes, 0xab, page);
+  MappedValues values(base, page, 16, 10);  // 10 elements of 16 bytes (12-byte values, 8-aligned)
+  EXPECT_EQ(values.at(3).data(), bytes + 48);
+  EXPECT_EQ(values.at(3).size(), 16u);
+  values.zero(2, 3);  // elements 2..4
+  EXPECT_EQ(bytes[31], 0xab);
+  EXPECT_EQ(bytes[32], 0);
+  EXPECT_EQ(bytes[79], 0);
+  EXPECT_EQ(bytes[80], 0xab);
+  values.zero(8, 100);  // clamped to the 10 elements: 8 and 9
+  EXPECT_EQ(bytes[127], 0xab);
+  EXPECT_EQ(bytes[128], 0);
+  EXPECT_EQ(bytes[159], 0);
+  EXPECT_EQ(bytes[160], 0xab);
+  values.zero(10, 1);  // beyond: nothing
+  EXPECT_EQ(bytes[160], 0xab);
+}
 
 TEST(Kernel, ParsesTheLsmList) {
   EXPECT_EQ(parse_lsm_list("lockdown,capability,landlock,bpf\n"),

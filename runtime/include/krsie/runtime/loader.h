@@ -65,6 +65,15 @@ struct ReplaceResult {
   std::size_t entries_written = 0;
   // Monotonic-clock timings in milliseconds.
   double prepare_ms = 0;  // parse, checks, programs, writing the new generation
+  // prepare_ms by step (they add up to it, give or take the clock reads).
+  struct PrepareSteps {
+    double read_ms = 0;      // reading and checking the new object
+    double open_ms = 0;      // the lock, the pinned maps and state, targets, the kernel probe
+    double purge_ms = 0;     // listing the keys of both generations, purging `next`, the fit check
+    double programs_ms = 0;  // loading and attaching programs the old policy did not use
+    double write_ms = 0;     // writing `next`'s entries (exact paths resolved), targets, enforce bit
+    double copy_ms = 0;      // pinning new links, keeping the object in the state directory
+  } steps;
   double publish_ms = 0;  // grace period ordering the new generation before the switch
   double switch_ms = 0;   // the configuration word update
   double sync_ms = 0;     // waiting for programs that started before the switch

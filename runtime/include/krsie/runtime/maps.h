@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -47,6 +48,29 @@ struct MapInfo {
   std::uint32_t flags = 0;
 };
 
+// The values of an array map created with BPF_F_MMAPABLE, mapped into this process (munmap at
+// destruction): element i at i * stride. Stores here are plain memory writes, visible to BPF
+// programs like an update's (no system call per element).
+class MappedValues {
+ public:
+  MappedValues(void* base, std::size_t length, std::size_t stride, std::uint32_t count)
+      : base_(static_cast<std::uint8_t*>(base)), length_(length), stride_(stride), count_(count) {}
+  MappedValues(const MappedValues&) = delete;
+  MappedValues& operator=(const MappedValues&) = delete;
+  ~MappedValues();
+  std::uint32_t count() const { return count_; }
+  std::size_t stride() const { return stride_; }
+  // Element `index` (< count()).
+  std::span<std::uint8_t> at(std::uint32_t index) const { return {base_ + std::size_t{index} * stride_, stride_}; }
+  // Zeroes elements [first, first + n) (clamped to count()).
+  void zero(std::uint32_t first, std::uint32_t n) const;
+
+ private:
+  std::uint8_t* base_;
+  std::size_t length_, stride_;
+  std::uint32_t count_;
+};
+
 class MapHandle {
  public:
   // The map pinned at `path` (BPF_OBJ_GET). Throws RuntimeError naming the path.
@@ -74,6 +98,9 @@ class MapHandle {
   // The same with `count` keys and values, each concatenated.
   void update_batch(const Bytes& keys, const Bytes& values, std::size_t count);
   void pin(const std::string& path) const;
+  // The values as memory when this is an array map with BPF_F_MMAPABLE (mapped on first use, kept
+  // while the handle lives), else nullptr (the caller updates through system calls).
+  const MappedValues* values_mapped();
 
   template <typename K, typename V>
   void put(const K& key, const V& value) {
@@ -94,6 +121,8 @@ class MapHandle {
   Fd fd_;
   std::string label_;
   MapInfo info_;
+  std::shared_ptr<MappedValues> mapped_;
+  bool map_tried_ = false;
 };
 
 // Number of possible CPUs (size of a per-CPU map value array).
