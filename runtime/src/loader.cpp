@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -367,11 +368,34 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     step = Clock::now();
   };
   check_name(request.name);
-  PolicyObject policy = PolicyObject::read_file(request.object_path, RuleText::skip);  // texts: for events, from the copy
+  SignalBlock no_signals;
+  std::optional<DirLock> lock;
+  // The new object is copied into the policy's state directory first and read from that copy
+  // (mapped: only the pages the loader reads are touched, the JSON is not): what is loaded is
+  // exactly what stays there for `events` and `show`, and it is not read twice. Without a state
+  // directory (no such policy) it is read into memory, so that a bad object is still reported
+  // as such.
+  std::optional<StagedCopy> staged;
+  PolicyObject policy;
+  auto named = [&](const RuntimeError& e) {
+    return RuntimeError(e.kind(), request.object_path + ": " + e.what(), e.error_number());
+  };
+  if (exists(paths.state_dir(request.name))) {
+    lock.emplace(paths.state_root);
+    staged.emplace(request.object_path,
+                   paths.state_dir(request.name) + "/policy.staging-" + std::to_string(getpid()) + ".o");
+    try {
+      policy = PolicyObject::parse(staged->mapping(), staged->bytes(), RuleText::skip);  // texts: for events
+    } catch (const RuntimeError& e) {
+      throw named(e);
+    }
+  } else {
+    policy = PolicyObject::read_file(request.object_path, RuleText::skip);
+  }
   try {
     policy.check_template();
   } catch (const RuntimeError& e) {
-    throw RuntimeError(e.kind(), request.object_path + ": " + e.what(), e.error_number());
+    throw named(e);
   }
   if (policy.meta.name != request.name)
     throw RuntimeError(ErrorKind::usage,
@@ -381,8 +405,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   step_done(steps.read_ms);
 
   require_present(paths, request.name);
-  SignalBlock no_signals;
-  DirLock lock(paths.state_root);
+  if (!lock) lock.emplace(paths.state_root);
   Opened loaded = open_loaded(paths, request.name);
   // Backends: a generic object's rules are map entries (the programs stay, the next generation's
   // entries are written and one word switches); an LLVM object's rules are program code (its
@@ -519,7 +542,8 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
       new_links[i].pin(new_pin(new_programs[i]));
       pinned.push_back(new_programs[i]);
     }
-    write_file_atomic(paths.state_dir(request.name) + "/" + object_file(next), policy.elf);
+    if (staged) staged->commit(paths.state_dir(request.name) + "/" + object_file(next));
+    else write_file_atomic(paths.state_dir(request.name) + "/" + object_file(next), policy.elf);
   } catch (const RuntimeError& e) {
     throw refused(e.what());
   }

@@ -27,7 +27,7 @@ namespace {
 RuntimeError bad_object(const std::string& message) { return RuntimeError(ErrorKind::bad_object, message, EINVAL); }
 
 // The wanted sections as views into `bytes`.
-std::map<std::string, std::span<const std::uint8_t>> read_sections(const std::vector<std::uint8_t>& bytes,
+std::map<std::string, std::span<const std::uint8_t>> read_sections(std::span<const std::uint8_t> bytes,
                                                                 const std::vector<std::string>& wanted) {
   if (bytes.empty()) throw bad_object("not a policy object: the file is empty");
   if (bytes.size() < 4 || std::memcmp(bytes.data(), "\x7f" "ELF", 4) != 0)
@@ -68,7 +68,7 @@ std::map<std::string, std::span<const std::uint8_t>> read_sections(const std::ve
       elf_end(elf);
       throw bad_object(std::string("not a policy object: two ") + name + " sections");
     }
-    out[name] = std::span(bytes).subspan(shdr.sh_offset, shdr.sh_size);
+    out[name] = bytes.subspan(shdr.sh_offset, shdr.sh_size);
   }
   elf_end(elf);
   return out;
@@ -83,6 +83,13 @@ const RuleMetadata* PolicyMetadata::rule(std::uint32_t id) const {
 }
 
 PolicyObject PolicyObject::parse(std::vector<std::uint8_t> bytes, RuleText rule_text) {
+  auto owned = std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes));
+  std::span<const std::uint8_t> view(*owned);
+  return parse(std::move(owned), view, rule_text);
+}
+
+PolicyObject PolicyObject::parse(std::shared_ptr<const void> storage, std::span<const std::uint8_t> bytes,
+                                 RuleText rule_text) {
   PolicyObject p;
   auto sections = read_sections(bytes, {".krsie.meta", ".krsie.load", ".krsie.maps"});
   if (!sections.count(".krsie.meta"))
@@ -106,8 +113,8 @@ PolicyObject PolicyObject::parse(std::vector<std::uint8_t> bytes, RuleText rule_
   }
   p.records = parse_records(sections[".krsie.maps"]);
   validate_records(p.records);
-  // The views point into the buffer, which the move keeps.
-  p.elf = std::move(bytes);
+  p.elf = bytes;
+  p.storage = std::move(storage);
   return p;
 }
 

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -99,6 +101,92 @@ PolicyState PolicyState::from_json(const std::string& text, const std::string& w
   return s;
 }
 
+namespace {
+
+// munmap at destruction.
+class FileMapping {
+ public:
+  FileMapping(void* base, std::size_t size) : base_(base), size_(size) {}
+  FileMapping(const FileMapping&) = delete;
+  FileMapping& operator=(const FileMapping&) = delete;
+  ~FileMapping() { munmap(base_, size_); }
+
+ private:
+  void* base_;
+  std::size_t size_;
+};
+
+// Copies everything `in` has left to `out` (both at their file offsets).
+void copy_fd(int in, int out, const std::string& source, const std::string& target) {
+  auto failed = [&](int err) {
+    return RuntimeError(describe_errno("cannot copy " + source + " to " + target, err), err);
+  };
+  enum class Way { copy_file_range, sendfile, read_write } way = Way::copy_file_range;
+  std::vector<char> buffer;
+  for (;;) {
+    ssize_t n;
+    if (way == Way::copy_file_range) {
+      n = copy_file_range(in, nullptr, out, nullptr, std::size_t{1} << 30, 0);
+    } else if (way == Way::sendfile) {
+      n = sendfile(out, in, nullptr, std::size_t{1} << 30);
+    } else {
+      if (buffer.empty()) buffer.resize(std::size_t{1} << 20);
+      n = read(in, buffer.data(), buffer.size());
+      for (ssize_t done = 0; n > 0 && done < n;) {
+        ssize_t w = write(out, buffer.data() + done, static_cast<std::size_t>(n - done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) throw failed(errno);
+        done += w;
+      }
+    }
+    if (n == 0) return;
+    if (n > 0) continue;
+    if (errno == EINTR) continue;
+    // Across file systems, on old kernels, or from files these calls do not take: the next way.
+    bool other_way = errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF;
+    if (other_way && way == Way::copy_file_range) way = Way::sendfile;
+    else if (other_way && way == Way::sendfile) way = Way::read_write;
+    else throw failed(errno);
+  }
+}
+
+}  // namespace
+
+StagedCopy::StagedCopy(const std::string& source, const std::string& staging_path) : staging_(staging_path) {
+  Fd in(open(source.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) throw RuntimeError(ErrorKind::bad_object, describe_errno("cannot open " + source, errno), errno);
+  unlink(staging_.c_str());  // a leftover of a killed krsie-load with our pid
+  Fd out(open(staging_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!out) throw RuntimeError(describe_errno("cannot create " + staging_, errno), errno);
+  try {
+    copy_fd(in.get(), out.get(), source, staging_);
+    struct stat st{};
+    if (fstat(out.get(), &st) != 0) throw RuntimeError(describe_errno("cannot stat " + staging_, errno), errno);
+    if (st.st_size > 0) {
+      const auto size = static_cast<std::size_t>(st.st_size);
+      // Private and writable: libelf and libbpf take the buffer as non-const; should they ever
+      // write, the write stays in this process (copy on write) and the file stays as copied.
+      void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, out.get(), 0);
+      if (base == MAP_FAILED) throw RuntimeError(describe_errno("cannot map " + staging_, errno), errno);
+      mapping_ = std::make_shared<const FileMapping>(base, size);
+      bytes_ = std::span(static_cast<const std::uint8_t*>(base), size);
+    }
+  } catch (...) {
+    unlink(staging_.c_str());
+    throw;
+  }
+}
+
+StagedCopy::~StagedCopy() {
+  if (!committed_) unlink(staging_.c_str());
+}
+
+void StagedCopy::commit(const std::string& path) {
+  if (rename(staging_.c_str(), path.c_str()) != 0)
+    throw RuntimeError(describe_errno("cannot rename " + staging_ + " to " + path, errno), errno);
+  committed_ = true;
+}
+
 std::vector<std::uint8_t> read_whole_file(const std::string& path, const char* failure) {
   // read(2) in large chunks: an istreambuf_iterator costs ~15 instructions per byte (50 M for a
   // 10,000-rule policy object).
@@ -122,7 +210,7 @@ std::vector<std::uint8_t> read_whole_file(const std::string& path, const char* f
   return out;
 }
 
-void write_file_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+void write_file_atomic(const std::string& path, std::span<const std::uint8_t> bytes) {
   std::string tmp = path + ".tmp-" + std::to_string(getpid());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) throw RuntimeError(describe_errno("cannot create " + tmp, errno), errno);

@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -130,6 +131,18 @@ std::string parse_error(std::vector<std::uint8_t> bytes) {
   try {
     PolicyObject p = PolicyObject::parse(std::move(bytes));
     p.check_template();
+  } catch (const RuntimeError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::bad_object) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a bad_object error";
+  return "";
+}
+
+// The bad_object error `f` throws.
+std::string parse_error_of(const std::function<void()>& f) {
+  try {
+    f();
   } catch (const RuntimeError& e) {
     EXPECT_EQ(e.kind(), ErrorKind::bad_object) << e.what();
     return e.what();
@@ -645,11 +658,67 @@ TEST(LoaderState, RoundTripsThroughJson) {
 
 TEST(LoaderState, FilesAreWrittenAtomically) {
   TempDir dir;
-  write_file_atomic(dir / "f", {1, 2, 3});
+  write_file_atomic(dir / "f", std::vector<std::uint8_t>{1, 2, 3});
   EXPECT_EQ(read_whole_file(dir / "f"), (std::vector<std::uint8_t>{1, 2, 3}));
   EXPECT_EQ(list_dir(dir.path.string(), false), std::vector<std::string>{"f"});  // no temporary left
   EXPECT_EQ(remove_tree(dir / "f"), "");
   EXPECT_EQ(remove_tree(dir / "missing"), "");
+}
+
+// `replace` reads the new object from its copy in the state directory: the copy is what was read,
+// whatever happens to the source afterwards, and a failed replacement leaves no staging file.
+TEST(LoaderState, AStagedCopyIsWhatWasReadAndStays) {
+  TempDir dir;
+  std::vector<std::uint8_t> content(200000);
+  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<std::uint8_t>(i * 7);
+  write(dir / "source.o", content);
+  {
+    StagedCopy copy(dir / "source.o", dir / "staging.o");
+    EXPECT_EQ(std::vector<std::uint8_t>(copy.bytes().begin(), copy.bytes().end()), content);
+    write(dir / "source.o", {9, 9, 9});  // rewritten in place: the copy does not change
+    EXPECT_EQ(copy.bytes().size(), content.size());
+    EXPECT_EQ(copy.bytes()[1], 7);
+    copy.commit(dir / "kept.o");
+    EXPECT_EQ(copy.bytes()[2], 14);  // still mapped after the rename
+  }
+  EXPECT_EQ(read_whole_file(dir / "kept.o"), content);  // committed: stays
+  EXPECT_FALSE(fs::exists(dir / "staging.o"));
+  {
+    StagedCopy copy(dir / "source.o", dir / "staging.o");
+    EXPECT_EQ(copy.bytes().size(), 3u);
+    EXPECT_TRUE(fs::exists(dir / "staging.o"));
+  }
+  EXPECT_FALSE(fs::exists(dir / "staging.o"));  // not committed: removed
+  write(dir / "empty.o", {});
+  {
+    StagedCopy copy(dir / "empty.o", dir / "staging.o");
+    EXPECT_TRUE(copy.bytes().empty());
+    // An empty object is refused like any other bad object.
+    EXPECT_NE(parse_error_of([&] { PolicyObject::parse(copy.mapping(), copy.bytes()); }).find("the file is empty"),
+              std::string::npos);
+  }
+  try {
+    StagedCopy missing(dir / "missing.o", dir / "staging.o");
+    ADD_FAILURE() << "a missing source was copied";
+  } catch (const RuntimeError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::bad_object);
+    EXPECT_NE(std::string(e.what()).find("cannot open " + (dir / "missing.o")), std::string::npos);
+  }
+  EXPECT_THROW(StagedCopy(dir / "source.o", dir / "no-such-dir/staging.o"), RuntimeError);
+  EXPECT_FALSE(fs::exists(dir / "staging.o"));
+  // A policy object read from its staged copy is the same as one read into memory.
+  std::vector<std::uint8_t> object = make_object_v2(dir, metadata_v2(), loader_table_bytes());
+  write(dir / "policy.o", object);
+  StagedCopy copy(dir / "policy.o", dir / "staging.o");
+  PolicyObject mapped = PolicyObject::parse(copy.mapping(), copy.bytes(), RuleText::skip);
+  PolicyObject read = PolicyObject::parse(object, RuleText::skip);
+  EXPECT_EQ(mapped.meta.inode_paths.size(), read.meta.inode_paths.size());
+  ASSERT_EQ(mapped.records.size(), read.records.size());
+  for (std::size_t i = 0; i < read.records.size(); ++i) {
+    EXPECT_EQ(mapped.records[i].abi, read.records[i].abi);
+    EXPECT_TRUE(std::equal(mapped.records[i].value.begin(), mapped.records[i].value.end(), read.records[i].value.begin()));
+  }
+  EXPECT_NO_THROW(mapped.check_template());
 }
 
 // ---- events --------------------------------------------------------------------------------

@@ -77,18 +77,15 @@ struct RecordView {
 // (ErrorKind::bad_object) with a precise reason for anything malformed: not ELF, truncated,
 // missing or corrupt sections, wrong ABI, records that do not fit the ABI, a template without the
 // programs or maps the policy names. Nothing here touches the kernel.
-// Move-only: `records` are views into `elf` (a move keeps the buffer, a copy would not).
 struct PolicyObject {
-  PolicyObject() = default;
-  PolicyObject(PolicyObject&&) = default;
-  PolicyObject& operator=(PolicyObject&&) = default;
-  PolicyObject(const PolicyObject&) = delete;
-  PolicyObject& operator=(const PolicyObject&) = delete;
-
-  std::vector<std::uint8_t> elf;
+  std::span<const std::uint8_t> elf;    // the object's bytes
+  std::shared_ptr<const void> storage;  // keeps `elf` (and the records' views into it) alive
   PolicyMetadata meta;
   std::vector<RecordView> records;
   static PolicyObject parse(std::vector<std::uint8_t> bytes, RuleText rule_text = RuleText::keep);
+  // The same on bytes that `storage` keeps alive (a StagedCopy's mapping, state.h).
+  static PolicyObject parse(std::shared_ptr<const void> storage, std::span<const std::uint8_t> bytes,
+                            RuleText rule_text = RuleText::keep);
   static PolicyObject read_file(const std::string& path, RuleText rule_text = RuleText::keep);
 
   // Opens the embedded template with libbpf (no kernel involved) and checks that it has every

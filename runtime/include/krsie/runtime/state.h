@@ -13,6 +13,8 @@
 // cannot make the two disagree about which rules are in force.
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,7 +69,34 @@ PolicyState read_state(const std::string& state_dir);
 void write_state(const std::string& state_dir, const PolicyState& state);
 
 // Copies `bytes` to `path` atomically.
-void write_file_atomic(const std::string& path, const std::vector<std::uint8_t>& bytes);
+void write_file_atomic(const std::string& path, std::span<const std::uint8_t> bytes);
+
+// A copy of a file, made in a directory krsie-load owns and mapped read-only, so that what the
+// loader parses is byte for byte what it keeps, whatever later happens to the source (`replace`
+// reads the new object from its copy in the policy's state directory; docs/loader.md). The
+// kernel copies (copy_file_range: a reflink where the file system shares extents; else sendfile;
+// else read and write) and the parse touches only the pages it reads. The staging file is removed
+// at destruction unless commit() renamed it into place; the mapping lives as long as mapping().
+class StagedCopy {
+ public:
+  // Throws RuntimeError(bad_object) when `source` cannot be read ("cannot open SOURCE: ..."), a
+  // generic RuntimeError when the copy cannot be written.
+  StagedCopy(const std::string& source, const std::string& staging_path);
+  StagedCopy(const StagedCopy&) = delete;
+  StagedCopy& operator=(const StagedCopy&) = delete;
+  ~StagedCopy();
+  std::span<const std::uint8_t> bytes() const { return bytes_; }
+  // Owns the mapping behind bytes().
+  std::shared_ptr<const void> mapping() const { return mapping_; }
+  // Renames the copy to `path`, replacing what was there atomically.
+  void commit(const std::string& path);
+
+ private:
+  std::string staging_;
+  std::shared_ptr<const void> mapping_;
+  std::span<const std::uint8_t> bytes_;
+  bool committed_ = false;
+};
 std::vector<std::uint8_t> read_whole_file(const std::string& path, const char* failure = "cannot read");
 
 // Names of the subdirectories of `dir` (sorted; none when `dir` does not exist).
