@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -850,8 +851,15 @@ std::vector<std::uint8_t> loader_table(const pir::Policy& policy, const GenericP
   put32(g.programs.size());
   for (const std::string& p : g.programs) put_string(p);
   put32(policy.rule_table.size());
-  put32(g.inode_paths.size());
-  for (const auto& ip : g.inode_paths) {
+  // By path: the loader resolves each directory once and each path once, whatever its tables.
+  std::vector<const GenericPolicy::InodePath*> paths;
+  for (const auto& ip : g.inode_paths) paths.push_back(&ip);
+  std::sort(paths.begin(), paths.end(), [](const auto* a, const auto* b) {
+    return std::tie(a->path, a->table, a->bit) < std::tie(b->path, b->table, b->bit);
+  });
+  put32(paths.size());
+  for (const auto* p : paths) {
+    const auto& ip = *p;
     put32(ip.table);
     put32(ip.bit);
     put_string(ip.path);

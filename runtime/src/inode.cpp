@@ -22,7 +22,9 @@ krsie_inode_key inode_key(const std::string& path) {
   return krsie_inode_key{kernel_dev(st.st_dev), static_cast<__u64>(st.st_ino)};
 }
 
-std::optional<struct stat> PathStatter::stat_path(const std::string& path) {
+std::optional<struct stat> PathStatter::stat_path(std::string_view path_text) {
+  path_.assign(path_text);  // NUL-terminated for the system calls (keeps its capacity)
+  const std::string& path = path_;
   struct stat st{};
   auto plain = [&]() -> std::optional<struct stat> {
     if (::stat(path.c_str(), &st) != 0) return std::nullopt;

@@ -464,7 +464,9 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     // Leftovers of an interrupted replacement live in the generation not in force: clear them.
     listed = maps.list_generation_keys();
     maps.purge_generation(next, listed);
-    maps.drop_target_generation(next);
+    // Refreshed here even when no target left the map: this heals a configuration word that an
+    // interrupted command left (the later target changes refresh only when keys change).
+    if (!maps.drop_target_generation(next)) maps.refresh_target_levels();
 
     // Capacity: the new rules must fit beside the rules in force.
     std::map<std::string, std::uint32_t> capacity;

@@ -114,18 +114,20 @@ class FastReader {
         });
       } else if (key == "inode_paths") {
         once(inodes);
+        std::vector<std::tuple<std::uint32_t, std::uint32_t, std::string>> paths;
         array([&] {
-          PolicyMetadata::InodePath ip{};
+          std::tuple<std::uint32_t, std::uint32_t, std::string> ip{};
           bool table = false, bit = false, path = false;
           object([&](std::string_view k) {
-            if (k == "table") once(table), ip.table = number();
-            else if (k == "bit") once(bit), ip.bit = number();
-            else if (k == "path") once(path), ip.path = string();
+            if (k == "table") once(table), std::get<0>(ip) = number();
+            else if (k == "bit") once(bit), std::get<1>(ip) = number();
+            else if (k == "path") once(path), std::get<2>(ip) = string();
             else skip_value();
           });
           if (!table || !bit || !path) throw NotCanonical{};
-          m.inode_paths.push_back(std::move(ip));
+          paths.push_back(std::move(ip));
         });
+        m.set_inode_paths(paths);
       } else if (key == "rules") {
         once(rules);
         array([&] {
@@ -322,10 +324,13 @@ PolicyMetadata parse_metadata_json(std::string_view text, RuleText rule_text) {
     }
     m.programs = j.at("programs").get<std::vector<std::string>>();
     m.map_sizes = j.at("map_sizes").get<std::map<std::string, std::uint32_t>>();
-    if (j.contains("inode_paths"))
+    if (j.contains("inode_paths")) {
+      std::vector<std::tuple<std::uint32_t, std::uint32_t, std::string>> paths;
       for (const auto& ip : j.at("inode_paths"))
-        m.inode_paths.push_back({ip.at("table").get<std::uint32_t>(), ip.at("bit").get<std::uint32_t>(),
-                                 ip.at("path").get<std::string>()});
+        paths.emplace_back(ip.at("table").get<std::uint32_t>(), ip.at("bit").get<std::uint32_t>(),
+                           ip.at("path").get<std::string>());
+      m.set_inode_paths(paths);
+    }
     for (const auto& r : j.at("rules")) {
       RuleMetadata rm;
       rm.id = r.at("id").get<std::uint32_t>();
@@ -352,6 +357,22 @@ PolicyMetadata parse_metadata(std::string_view text, RuleText rule_text) {
     return std::move(*m);
   }
   return parse_metadata_json(text, rule_text);
+}
+
+void PolicyMetadata::set_inode_paths(const std::vector<std::tuple<std::uint32_t, std::uint32_t, std::string>>& paths) {
+  auto text = std::make_shared<std::string>();
+  std::size_t total = 0;
+  for (const auto& p : paths) total += std::get<2>(p).size() + 1;
+  text->reserve(total);  // no reallocation below: the views stay put
+  inode_paths.clear();
+  inode_paths.reserve(paths.size());
+  for (const auto& [table, bit, path] : paths) {
+    const std::size_t start = text->size();
+    text->append(path);
+    text->push_back('\0');
+    inode_paths.push_back({table, bit, std::string_view(text->data() + start, path.size())});
+  }
+  inode_path_text = std::move(text);
 }
 
 PolicyMetadata parse_loader_table(std::span<const std::uint8_t> b) {
@@ -398,13 +419,26 @@ PolicyMetadata parse_loader_table(std::span<const std::uint8_t> b) {
   m.rule_count = get32("rule count");
   std::uint32_t paths = count("exact paths", 12);
   m.inode_paths.reserve(paths);
+  // Every text into one string, reserved up front so that the views never move: the bytes left
+  // hold each path and more than one byte (its length) for its NUL.
+  auto text = std::make_shared<std::string>();
+  text->reserve(b.size() - pos);
   for (std::uint32_t i = 0; i < paths; ++i) {
     PolicyMetadata::InodePath ip;
     ip.table = get32("exact path");
     ip.bit = get32("exact path");
-    ip.path = string("exact path");
-    m.inode_paths.push_back(std::move(ip));
+    std::uint32_t n = get32("exact path");
+    need(n, "exact path");
+    const char* at = reinterpret_cast<const char*>(b.data() + pos);
+    if (std::memchr(at, 0, n)) throw bad("has a NUL byte in exact path");
+    pos += n;
+    const std::size_t start = text->size();
+    text->append(at, n);
+    text->push_back('\0');  // stat() needs it
+    ip.path = std::string_view(text->data() + start, n);
+    m.inode_paths.push_back(ip);
   }
+  m.inode_path_text = std::move(text);
   if (pos != b.size()) throw bad("has trailing bytes");
   check_metadata(m);
   return m;

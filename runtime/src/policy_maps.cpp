@@ -128,9 +128,12 @@ void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
   // Inodes of exact rule paths, as they exist now (missing files are matched by path alone).
   std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>, std::uint64_t> inode_masks;
   PathStatter statter;
+  std::string_view previous;  // the same path in several tables comes in a row (krsiec sorts by path)
+  std::optional<struct stat> st;
   for (const auto& ip : policy.meta.inode_paths) {
     if (ip.bit >= 64) continue;
-    std::optional<struct stat> st = statter.stat_path(ip.path);
+    if (previous.data() == nullptr || ip.path != previous) st = statter.stat_path(ip.path);
+    previous = ip.path;
     if (!st) continue;
     inode_masks[{kernel_dev(st->st_dev), st->st_ino, ip.table}] |= 1ull << ip.bit;
   }
@@ -211,15 +214,20 @@ void PolicyMaps::purge_generation(unsigned gen, const GenerationKeys& listed, bo
   }
 }
 
-void PolicyMaps::add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsigned gen) {
+bool PolicyMaps::add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsigned gen) {
   MapHandle& t = at("krsie_targets");
+  bool added = false;
   for (std::uint64_t id : cgroup_ids) {
     krsie_target v{0, 0};
-    t.get(id, v);
-    v.generations |= 1u << (gen & 1);
+    if (!t.get(id, v)) added = true;
+    const std::uint32_t generations = v.generations | 1u << (gen & 1);
+    if (generations == v.generations) continue;  // already a target of `gen`
+    v.generations = generations;
     t.put(id, v);
   }
-  refresh_target_levels();
+  // The levels and the filter depend only on which ids are keys (a cgroup's level never changes).
+  if (added) refresh_target_levels();
+  return added;
 }
 
 void PolicyMaps::refresh_target_levels() {
@@ -316,20 +324,24 @@ void PolicyMaps::set_target_levels(std::uint32_t word) {
   put_byte(24, byte(word, 24));
 }
 
-void PolicyMaps::drop_target_generation(unsigned gen) {
+bool PolicyMaps::drop_target_generation(unsigned gen) {
   MapHandle& t = at("krsie_targets");
+  bool removed = false;
   for (const Bytes& key : t.keys()) {
     auto v = t.lookup(key);
     if (!v) continue;
     auto target = value_as<krsie_target>(*v);
     if (!(target.generations & (1u << (gen & 1)))) continue;
     target.generations &= ~(1u << (gen & 1));
-    if (target.generations == 0)
+    if (target.generations == 0) {
       t.erase(key);
-    else
+      removed = true;
+    } else {
       t.update(key, bytes_of(target));
+    }
   }
-  refresh_target_levels();
+  if (removed) refresh_target_levels();  // as in add_targets: only the keys matter
+  return removed;
 }
 
 std::map<std::uint64_t, std::uint32_t> PolicyMaps::targets() const {

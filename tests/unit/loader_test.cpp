@@ -294,10 +294,17 @@ TEST(LoaderTable, LoadAndReplaceReadTheTableNotTheJson) {
   EXPECT_EQ(p.meta.programs, std::vector<std::string>{"krsie_file_open"});
   EXPECT_EQ(p.meta.rule_count, 1u);
   EXPECT_TRUE(p.meta.rules.empty());
-  ASSERT_EQ(p.meta.inode_paths.size(), 2u);
-  EXPECT_EQ(p.meta.inode_paths[1].table, 256u);
-  EXPECT_EQ(p.meta.inode_paths[1].bit, 1u);
-  EXPECT_EQ(p.meta.inode_paths[1].path, "/etc/a b");
+  ASSERT_EQ(p.meta.inode_paths.size(), 2u);  // sorted by path in the table
+  EXPECT_EQ(p.meta.inode_paths[0].table, 256u);
+  EXPECT_EQ(p.meta.inode_paths[0].bit, 1u);
+  EXPECT_EQ(p.meta.inode_paths[0].path, "/etc/a b");
+  EXPECT_EQ(p.meta.inode_paths[1].path, "/nonexistent/krsie-unit");
+  // The texts are NUL-terminated in one shared buffer: copies of the metadata keep them.
+  PolicyMetadata copy = p.meta;
+  p = PolicyObject{};
+  EXPECT_EQ(copy.inode_paths[0].path, "/etc/a b");
+  EXPECT_EQ(copy.inode_paths[0].path.data()[copy.inode_paths[0].path.size()], '\0');
+  p = PolicyObject::parse(make_object_v2(dir, "{ not json", loader_table_bytes()), RuleText::skip);
   EXPECT_EQ(p.records.size(), small_records().size());
   EXPECT_NO_THROW(p.check_template());
   EXPECT_EQ(entry_counts(p).at("krsie_inodes"), 2u);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "krsie/runtime/maps.h"
 #include "krsie_abi.h"
@@ -26,9 +27,10 @@ krsie_inode_key inode_key(const std::string& path);
 // (the compiler sorts them); the last directory stays open.
 class PathStatter {
  public:
-  std::optional<struct stat> stat_path(const std::string& path);
+  std::optional<struct stat> stat_path(std::string_view path);
 
  private:
+  std::string path_;              // the path asked for, NUL-terminated
   std::string dir_;               // the directory of the previous path
   bool have_dir_ = false;
   bool dir_missing_ = false;      // dir_ cannot be resolved

@@ -8,6 +8,8 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "krsie/runtime/bpf.h"
@@ -40,9 +42,13 @@ struct PolicyMetadata {
   struct InodePath {
     std::uint32_t table;
     std::uint32_t bit;
-    std::string path;
+    std::string_view path;  // into inode_path_text
   };
   std::vector<InodePath> inode_paths;  // exact rule paths whose inodes are resolved at load
+  // The texts of inode_paths, in one allocation (~14,000 paths at 10,000 rules), shared by copies.
+  std::shared_ptr<const std::string> inode_path_text;
+  // Sets inode_paths (and inode_path_text) to these.
+  void set_inode_paths(const std::vector<std::tuple<std::uint32_t, std::uint32_t, std::string>>& paths);
   std::size_t rule_count = 0;          // entries of the rule table
   // The rule table as the JSON has it: texts only with RuleText::keep; empty when the metadata came
   // from the loader table alone (PolicyObject::parse with RuleText::skip of a format-2 object).

@@ -80,12 +80,13 @@ class PolicyMaps {
   // Entries of generation `gen` per map the loader sizes (not the automaton arrays).
   std::map<std::string, std::uint32_t> count_generation(unsigned gen) const { return list_generation_keys().counts(gen); }
 
-  // Marks the cgroups as targets in generation `gen` (adds entries as needed), then
-  // refresh_target_levels().
-  void add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsigned gen);
+  // Marks the cgroups as targets in generation `gen` (adds entries as needed), then, when an
+  // entry was added, refresh_target_levels() (levels and filter depend only on the keys). True
+  // when an entry was added.
+  bool add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsigned gen);
   // Clears generation `gen` from every target; entries left without a generation are deleted;
-  // then refresh_target_levels().
-  void drop_target_generation(unsigned gen);
+  // then, when one was, refresh_target_levels(). True when an entry was deleted.
+  bool drop_target_generation(unsigned gen);
   // Writes krsie_config.target_levels (one word) from the cgroup levels of every entry of
   // krsie_targets, any generation: the programs' target check then looks only at the caller's
   // ancestors at those levels. 0 (walk every level) when a target's level cannot be told.
