@@ -12,6 +12,7 @@
 #include <functional>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backend/generic.h"
@@ -726,6 +727,35 @@ TEST(LoaderState, AStagedCopyIsWhatWasReadAndStays) {
     EXPECT_TRUE(std::equal(mapped.records[i].value.begin(), mapped.records[i].value.end(), read.records[i].value.begin()));
   }
   EXPECT_NO_THROW(mapped.check_template());
+}
+
+// The copy falls back from copy_file_range to sendfile (another file system) and to read/write
+// (a source neither takes, such as a FIFO), with the same bytes each way.
+TEST(LoaderState, AStagedCopyFallsBackToOtherWaysOfCopying) {
+  TempDir dir;
+  std::vector<std::uint8_t> content(300000);
+  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<std::uint8_t>(i * 13 + 1);
+  if (fs::is_directory("/dev/shm")) {  // tmpfs, while the test's directory is on /tmp's file system
+    char tmpl[] = "/dev/shm/krsie-staged-XXXXXX";
+    int fd = mkstemp(tmpl);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    write(tmpl, content);
+    {
+      StagedCopy copy(tmpl, dir / "staging.o");
+      EXPECT_TRUE(std::equal(content.begin(), content.end(), copy.bytes().begin(), copy.bytes().end()));
+    }
+    unlink(tmpl);
+  }
+  std::string fifo = dir / "fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::thread writer([&] { write(fifo, content); });
+  {
+    StagedCopy copy(fifo, dir / "staging.o");
+    writer.join();
+    EXPECT_TRUE(std::equal(content.begin(), content.end(), copy.bytes().begin(), copy.bytes().end()));
+  }
+  EXPECT_FALSE(fs::exists(dir / "staging.o"));
 }
 
 // ---- events --------------------------------------------------------------------------------
