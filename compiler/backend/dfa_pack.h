@@ -22,8 +22,12 @@ class CombPacker {
 
  private:
   bool fits(std::uint32_t base, const std::vector<std::uint8_t>& bytes) const;
+  // The first free slot at or after `slot` (slots past the end are free).
+  std::uint32_t free_from(std::uint32_t slot);
   std::vector<bool> used_;
-  std::uint32_t first_free_ = 0;  // every slot below is taken
+  // Per slot, a slot at or before the first free one at or after it (union-find with path
+  // halving): first fit skips runs of taken slots instead of trying each base in them.
+  std::vector<std::uint32_t> next_free_;
   std::uint32_t taken_ = 0;
 };
 

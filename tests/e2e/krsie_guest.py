@@ -403,12 +403,53 @@ def add_tree(writer, source, dest):
                 raise GuestError(f"{src}: only directories, files and symlinks can be copied")
 
 
-def stage_scenarios(source, staged, krsiec):
-    """Copies the scenarios to `staged` and compiles every policy (.krs) next to them into a
+def scenario_header(text, where):
+    """(name, backends, check names) of a scenario file's text."""
+    name, backends, checks = None, ["generic"], []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split() if not line.lstrip().startswith("#") else []
+        if not words:
+            continue
+        if words[0] == "scenario" and len(words) >= 2:
+            name = words[1]
+        elif words[0] == "backends":
+            backends = words[1:]
+        elif words[0] in ("expect", "expect-event") and len(words) >= 2:
+            checks.append(words[1])
+    if not name:
+        raise GuestError(f"{where}: missing 'scenario NAME' line")
+    return name, backends, checks
+
+
+def select_scenarios(staged, only, backends):
+    """Keeps only the scenarios named in `only` (all when empty) and, when `backends` is given,
+    runs them with those backends instead of their own `backends` line."""
+    found = set()
+    for scn in sorted(staged.rglob("*.scn")):
+        text = scn.read_text()
+        name, _, _ = scenario_header(text, scn)
+        if only and name not in only:
+            scn.unlink()
+            continue
+        found.add(name)
+        if backends:
+            lines = [l for l in text.splitlines() if l.split("#", 1)[0].split()[:1] != ["backends"]]
+            at = next(i for i, l in enumerate(lines) if l.split("#", 1)[0].split()[:1] == ["scenario"])
+            lines.insert(at + 1, "backends " + " ".join(backends))
+            scn.write_text("\n".join(lines) + "\n")
+    missing = sorted(set(only or []) - found)
+    if missing:
+        raise GuestError(f"no scenario named {', '.join(missing)} in the scenarios directory")
+
+
+def stage_scenarios(source, staged, krsiec, only=None, backends=None):
+    """Copies the scenarios to `staged` (only those named in `only`, when given, with `backends`
+    instead of their own when given) and compiles every policy (.krs) next to them into a
     policy.o with krsiec on the host, as a user would: the guest only loads objects."""
     if staged.exists():
         shutil.rmtree(staged)
     shutil.copytree(source, staged)
+    select_scenarios(staged, only, backends)
     # Generated policies: NAME.gen.py writes NAME.krs (large policies are not committed as text).
     for gen in sorted(staged.rglob("*.gen.py")):
         target = gen.with_name(gen.name[: -len(".gen.py")] + ".krs")
@@ -431,6 +472,11 @@ def stage_scenarios(source, staged, krsiec):
         names |= {m + ".krs" for m in re.findall(r"/krsie/scenarios/([A-Za-z0-9_.-]+)\.o", text)}
         for name in names:
             needs.setdefault((scn.parent / name).resolve(), set()).update(backends)
+    if only:  # only what the selected scenarios use (others may need another backend)
+        for krs in policies:
+            if krs.resolve() not in needs:
+                krs.unlink()
+        policies = [krs for krs in policies if krs.resolve() in needs]
     twins = 0
     for krs in policies:
         for backend in sorted(needs.get(krs.resolve(), {"generic"})):
@@ -481,10 +527,14 @@ def guest_timeout(host_timeout):
     return host_timeout - margin
 
 
-def qemu_command(kernel, initramfs, host_timeout, append):
+def qemu_command(kernel, initramfs, host_timeout, append, tcg_threads="multi"):
+    """Two vCPUs. `tcg_threads`: "multi" runs each vCPU in its own host thread (the default: both
+    cores busy, as on a real machine); "single" runs both vCPUs in one host thread, taking turns.
+    The LLVM backend's replacement soft-locks the guest under multi-threaded TCG, and not under
+    single-threaded TCG (docs/llvm-backend.md, known issue): its check boots that way."""
     return [
         "timeout", f"--kill-after={HOST_KILL_AFTER}", str(host_timeout),
-        "qemu-system-x86_64", "-M", "pc", "-accel", "tcg,thread=multi", "-cpu", "max",
+        "qemu-system-x86_64", "-M", "pc", "-accel", f"tcg,thread={tcg_threads}", "-cpu", "max",
         "-m", "1G", "-smp", "2", "-nodefaults", "-no-user-config", "-display", "none",
         "-monitor", "none", "-serial", "stdio", "-no-reboot",
         "-kernel", str(kernel), "-initrd", str(initramfs), "-append", append,
@@ -714,7 +764,7 @@ def boot(args):
     log(f"kernel: {kernel.path} ({kernel.source})")
 
     started = time.monotonic()
-    scenarios = stage_scenarios(args.scenarios, work / "scenarios", args.krsiec)
+    scenarios = stage_scenarios(args.scenarios, work / "scenarios", args.krsiec, args.only, args.backends)
     timings["policy_compile_seconds"] = round(time.monotonic() - started, 2)
 
     started = time.monotonic()
@@ -729,7 +779,7 @@ def boot(args):
     console_path = work / "console.log"
     log(f"booting the guest (host timeout {args.timeout} s, guest {driver_timeout} s); "
         f"console: {console_path}")
-    run = run_guest(qemu_command(kernel.path, initramfs, args.timeout, append), console_path,
+    run = run_guest(qemu_command(kernel.path, initramfs, args.timeout, append, args.tcg_threads), console_path,
                     work / "qemu.stderr")
     timings["first_console_line_seconds"] = run.first_line_seconds
 
@@ -875,29 +925,24 @@ def cmd_summary(args):
     return EXIT_OK if failed == 0 else EXIT_FAIL
 
 
-def scenario_check_ids(scenarios):
+def scenario_check_ids(scenarios, only=None, backends=None):
     """Every check id (RUN/CHECK) the scenarios under `scenarios` define, in order: a scenario
     with `backends generic llvm` runs as NAME and NAME.llvm (llvm only: NAME.llvm). This is what
-    CMake registers as ctest tests (parsing .scn files in CMake mangles lines with ; or [)."""
-    ids = []
+    CMake registers as ctest tests (parsing .scn files in CMake mangles lines with ; or [).
+    `only` and `backends` select and override as `boot --only/--backends` do."""
+    ids, found = [], set()
     for scn in sorted(Path(scenarios).rglob("*.scn")):
-        name, backends, checks = None, ["generic"], []
-        for line in scn.read_text().splitlines():
-            words = line.split("#", 1)[0].split() if not line.lstrip().startswith("#") else []
-            if not words:
-                continue
-            if words[0] == "scenario" and len(words) >= 2:
-                name = words[1]
-            elif words[0] == "backends":
-                backends = words[1:]
-            elif words[0] in ("expect", "expect-event") and len(words) >= 2:
-                checks.append(words[1])
-        if not name:
-            raise GuestError(f"{scn}: missing 'scenario NAME' line")
+        name, own_backends, checks = scenario_header(scn.read_text(), scn)
+        if only and name not in only:
+            continue
+        found.add(name)
         for backend in ("generic", "llvm"):
-            if backend in backends:
+            if backend in (backends or own_backends):
                 run = name if backend == "generic" else name + ".llvm"
                 ids.extend(f"{run}/{c}" for c in checks)
+    missing = sorted(set(only or []) - found)
+    if missing:
+        raise GuestError(f"no scenario named {', '.join(missing)} in {scenarios}")
     return ids
 
 
@@ -920,7 +965,7 @@ def cmd_with_kernel(args):
 
 
 def cmd_list_checks(args):
-    for check_id in scenario_check_ids(args.scenarios):
+    for check_id in scenario_check_ids(args.scenarios, args.only, args.backends):
         print(check_id)
     return EXIT_OK
 
@@ -942,6 +987,8 @@ def parse_args(argv):
     boot.add_argument("--kernel-cache", type=Path, help="default: WORK/kernel-cache")
     boot.add_argument("--krsiec", type=Path, help="compiler for the scenarios' policies (.krs)")
     boot.add_argument("--append", default="", help="extra kernel command line arguments")
+    boot.add_argument("--tcg-threads", choices=["multi", "single"], default="multi",
+                      help="qemu TCG: one host thread per vCPU (default) or one for both")
     boot.add_argument("--init", type=Path, default=here / "init", help=argparse.SUPPRESS)
     boot.add_argument("--busybox", type=Path, default=Path("/bin/busybox"),
                       help=argparse.SUPPRESS)
@@ -960,13 +1007,21 @@ def parse_args(argv):
 
     checks = sub.add_parser("list-checks", help="print every check id of the scenarios (for CMake)")
     checks.add_argument("--scenarios", type=Path, required=True)
+    for p in (boot, checks):
+        p.add_argument("--only", nargs="+", metavar="SCENARIO", help="run only these scenarios (by name)")
+        p.add_argument("--backends", nargs="+", choices=["generic", "llvm"],
+                       help="run the scenarios with these backends instead of their own `backends` line")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.command == "list-checks":
-        return cmd_list_checks(args)
+        try:
+            return cmd_list_checks(args)
+        except GuestError as exc:
+            print(f"krsie_guest list-checks: ERROR: {exc}", file=sys.stderr, flush=True)
+            return EXIT_FAIL
     if os.environ.get(SKIP_ENV) == "1":
         print(SKIP_MESSAGE, flush=True)
         return EXIT_SKIP

@@ -30,6 +30,25 @@ namespace krsie::backend {
 
 namespace {
 
+// Code generation writes DWARF only when the module asks for it: the AsmPrinter adds its DWARF
+// writer unless the module carries the CodeView flag without a DWARF version (on a non-Windows
+// target that selects no CodeView writer either). The BPF AsmPrinter's BTF writer only needs debug
+// metadata, so .BTF and .BTF.ext (types, CO-RE relocations, line info) come out byte-identical,
+// without the DWARF that the object writer would strip anyway. Should LLVM change this, DWARF is
+// generated and stripped again: slower, same object.
+void without_dwarf(llvm::Module& module) {
+  llvm::NamedMDNode* flags = module.getModuleFlagsMetadata();
+  if (!flags) return;
+  std::vector<llvm::MDNode*> keep;
+  for (llvm::MDNode* flag : flags->operands()) {
+    auto* key = flag->getNumOperands() >= 2 ? llvm::dyn_cast<llvm::MDString>(flag->getOperand(1)) : nullptr;
+    if (!key || key->getString() != "Dwarf Version") keep.push_back(flag);
+  }
+  flags->clearOperands();
+  for (llvm::MDNode* flag : keep) flags->addOperand(flag);
+  module.addModuleFlag(llvm::Module::Warning, "CodeView", 1);
+}
+
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
@@ -210,7 +229,8 @@ std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emi
   auto emit_file = [&](llvm::Module& mod, llvm::CodeGenFileType type, llvm::SmallVector<char, 0>& buffer) {
     llvm::raw_svector_ostream os(buffer);
     llvm::legacy::PassManager pm;
-    if (tm->addPassesToEmitFile(pm, os, nullptr, type)) return false;
+    // The module was verified after linking; the optimizer keeps it valid.
+    if (tm->addPassesToEmitFile(pm, os, nullptr, type, /*DisableVerify=*/true)) return false;
     pm.run(mod);
     return true;
   };
@@ -222,6 +242,9 @@ std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emi
   }
   std::unique_ptr<llvm::Module> asm_module;
   if (emit == LlvmEmit::assembly) asm_module = llvm::CloneModule(*module);
+  // The object keeps BTF only (DWARF would be stripped when it is written): no DWARF is generated.
+  // The listing keeps it, for its .loc lines.
+  without_dwarf(*module);
   llvm::SmallVector<char, 0> object;
   if (!emit_file(*module, llvm::CodeGenFileType::ObjectFile, object)) {
     diags.error(policy.origin, "LLVM backend: the BPF target cannot emit this file type");

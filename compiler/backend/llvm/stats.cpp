@@ -1,9 +1,7 @@
 // Static statistics of an LLVM-backend BPF object (stats.h): decodes the instructions of every
 // function symbol in an executable section, follows relocations for maps and subprograms (calls
 // and bpf_loop callbacks), reads the CO-RE relocations of .BTF.ext and attributes instructions to
-// .krs lines through the object's DWARF line table (read before DWARF is stripped).
-#include <llvm/DebugInfo/DWARF/DWARFContext.h>
-#include <llvm/DebugInfo/DWARF/DWARFDebugLine.h>
+// .krs lines through its BTF line info.
 #include <llvm/IR/DebugInfoMetadata.h>
 #include <llvm/IR/Instructions.h>
 #include <llvm/IR/IntrinsicInst.h>
@@ -125,6 +123,7 @@ class Analyzer {
     collect_functions();
     for (std::size_t i = 0; i < out_.functions.size(); ++i) decode_function(i);
     collect_relocations();
+    read_btf_sections();
     read_core_relocs();
     read_lines();
     combine_stack();
@@ -346,9 +345,8 @@ class Analyzer {
     for (auto& [fi, names] : maps) out_.functions[fi].maps.assign(names.begin(), names.end());
   }
 
-  // .BTF.ext CO-RE relocations (struct bpf_core_relo, 16 bytes), per section, by insn offset.
-  void read_core_relocs() {
-    llvm::StringRef btf, ext;
+  // .BTF and .BTF.ext as the object carries them (empty when absent).
+  void read_btf_sections() {
     for (const llvm::object::SectionRef& s : obj_.sections()) {
       std::string n = section_name(s);
       if (n != ".BTF" && n != ".BTF.ext") continue;
@@ -357,49 +355,68 @@ class Analyzer {
         llvm::consumeError(c.takeError());
         continue;
       }
-      (n == ".BTF" ? btf : ext) = *c;
-    }
-    if (btf.size() < 24 || ext.size() < 8) return;
-    std::uint32_t btf_hdr = read_u32(btf, 4);
-    std::size_t strings = btf_hdr + read_u32(btf, 16);
-    std::uint32_t str_len = read_u32(btf, 20);
-    auto string_at = [&](std::uint32_t off) -> std::string {
-      if (off >= str_len || strings + off >= btf.size()) return "";
-      return std::string(btf.data() + strings + off);
-    };
-    std::uint32_t hdr_len = read_u32(ext, 4);
-    if (hdr_len < 32 || ext.size() < 32) return;  // no core_relo_off/len in this header
-    std::size_t begin = hdr_len + read_u32(ext, 24);
-    std::size_t end = begin + read_u32(ext, 28);
-    if (end > ext.size() || end - begin < 4) return;
-    out_.core_relocs_known = true;
-    std::uint32_t record = read_u32(ext, begin);
-    if (record < 4) return;
-    std::map<std::string, std::size_t> sections;
-    for (const llvm::object::SectionRef& s : obj_.sections()) sections[section_name(s)] = s.getIndex();
-    for (std::size_t at = begin + 4; at + 8 <= end;) {
-      std::string sec = string_at(read_u32(ext, at));
-      std::uint32_t n = read_u32(ext, at + 4);
-      at += 8;
-      auto it = sections.find(sec);
-      for (std::uint32_t k = 0; k < n && at + record <= end; ++k, at += record) {
-        if (it == sections.end()) continue;
-        std::size_t fi = function_at(it->second, read_u32(ext, at));
-        if (fi != npos) ++out_.functions[fi].core_relocs;
-      }
+      (n == ".BTF" ? btf_ : ext_) = *c;
     }
   }
 
-  // Instructions per .krs line: the innermost line of each instruction (inlined runtime code has
-  // the runtime library's C lines, the rules their .krs lines).
+  // One .BTF.ext subsection (func_info, line_info or core_relo: the header's offset/length pair at
+  // header_at): its record size, then per ELF section {name offset, count, records}. Calls
+  // record(section index, record offset in ext_) for each record of a section the object has.
+  // False when the object has no such subsection.
+  bool for_each_ext_record(std::size_t header_at, const std::function<void(std::size_t, std::size_t)>& record) {
+    if (btf_.size() < 24 || ext_.size() < 8) return false;
+    std::uint32_t hdr_len = read_u32(ext_, 4);
+    if (hdr_len < header_at + 8 || ext_.size() < header_at + 8) return false;
+    std::size_t begin = hdr_len + read_u32(ext_, header_at);
+    std::size_t end = begin + read_u32(ext_, header_at + 4);
+    if (end > ext_.size() || end < begin || end - begin < 4) return false;
+    std::uint32_t size = read_u32(ext_, begin);
+    if (size < 4) return false;
+    std::map<std::string, std::size_t> sections;
+    for (const llvm::object::SectionRef& s : obj_.sections()) sections[section_name(s)] = s.getIndex();
+    for (std::size_t at = begin + 4; at + 8 <= end;) {
+      std::string sec = btf_string(read_u32(ext_, at));
+      std::uint32_t n = read_u32(ext_, at + 4);
+      at += 8;
+      auto it = sections.find(sec);
+      for (std::uint32_t k = 0; k < n && at + size <= end; ++k, at += size)
+        if (it != sections.end()) record(it->second, at);
+    }
+    return true;
+  }
+
+  std::string btf_string(std::uint32_t off) const {
+    if (btf_.size() < 24) return "";
+    std::size_t strings = read_u32(btf_, 4) + read_u32(btf_, 16);
+    std::uint32_t str_len = read_u32(btf_, 20);
+    if (off >= str_len || strings + off >= btf_.size()) return "";
+    return std::string(btf_.data() + strings + off, strnlen(btf_.data() + strings + off, btf_.size() - strings - off));
+  }
+
+  // .BTF.ext CO-RE relocations (struct bpf_core_relo, 16 bytes), per section, by insn offset.
+  void read_core_relocs() {
+    out_.core_relocs_known = for_each_ext_record(24, [&](std::size_t section, std::size_t at) {
+      std::size_t fi = function_at(section, read_u32(ext_, at));
+      if (fi != npos) ++out_.functions[fi].core_relocs;
+    });
+  }
+
+  // Instructions per .krs line, from the BTF line info the kernel sees (struct bpf_line_info:
+  // byte offset, file name, line text, line << 10 | column): the innermost line of each
+  // instruction (inlined runtime code has the runtime library's C lines, the rules their .krs
+  // lines). BTF names a file by directory/name; rules by name.
   void read_lines() {
-    auto dwarf = llvm::DWARFContext::create(
-        obj_, llvm::DWARFContext::ProcessDebugRelocations::Process, nullptr, "",
-        [](llvm::Error e) { llvm::consumeError(std::move(e)); }, [](llvm::Error e) { llvm::consumeError(std::move(e)); });
-    std::vector<const llvm::DWARFDebugLine::LineTable*> tables;
-    for (const auto& cu : dwarf->compile_units())
-      if (const auto* lt = dwarf->getLineTableForUnit(cu.get())) tables.push_back(lt);
-    out_.lines_known = !tables.empty();
+    struct Row {
+      std::uint64_t address;
+      std::string file;
+      std::uint32_t line;
+    };
+    std::map<std::size_t, std::vector<Row>> by_section;
+    out_.lines_known = for_each_ext_record(16, [&](std::size_t section, std::size_t at) {
+      std::string file = btf_string(read_u32(ext_, at + 4));
+      if (auto slash = file.rfind('/'); slash != std::string::npos) file.erase(0, slash + 1);
+      by_section[section].push_back({read_u32(ext_, at), std::move(file), read_u32(ext_, at + 12) >> 10});
+    });
     std::map<std::string, const ProgramRules*> by_program;
     for (const ProgramRules& p : rules_) by_program[p.program] = &p;
     for (std::size_t fi = 0; fi < out_.functions.size(); ++fi) {
@@ -413,23 +430,16 @@ class Analyzer {
           auto& ids = f.rules[pos->second].rule_ids;
           if (std::find(ids.begin(), ids.end(), rl.rule_id) == ids.end()) ids.push_back(rl.rule_id);
         }
-      // Rows covering the function, from the line table that has them.
+      // Rows covering the function.
       std::vector<std::tuple<std::uint64_t, std::optional<std::size_t>, bool>> rows;  // address -> rule line, .krs
-      for (const auto* lt : tables) {
-        std::vector<std::uint32_t> idx;
-        if (!lt->lookupAddressRange({r.begin, r.section}, r.end - r.begin, idx) || idx.empty()) continue;
-        for (std::uint32_t k : idx) {
-          const auto& row = lt->Rows[k];
-          if (row.EndSequence) continue;
-          std::string file;
-          lt->getFileNameByIndex(row.File, "", llvm::DILineInfoSpecifier::FileLineInfoKind::RawValue, file);
-          auto it = lines.find({file, row.Line});
-          bool krs = llvm::StringRef(file).ends_with(".krs");
-          rows.emplace_back(row.Address.Address,
-                            it == lines.end() ? std::nullopt : std::optional<std::size_t>(it->second), krs);
+      if (auto sec = by_section.find(r.section); sec != by_section.end())
+        for (const Row& row : sec->second) {
+          if (row.address < r.begin || row.address >= r.end) continue;
+          auto it = lines.find({row.file, row.line});
+          bool krs = llvm::StringRef(row.file).ends_with(".krs");
+          rows.emplace_back(row.address, it == lines.end() ? std::nullopt : std::optional<std::size_t>(it->second),
+                            krs);
         }
-        break;
-      }
       std::stable_sort(rows.begin(), rows.end(),
                        [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
       std::size_t next = 0;
@@ -514,6 +524,7 @@ class Analyzer {
 
   const llvm::object::ELFObjectFileBase& obj_;
   const std::vector<ProgramRules>& rules_;
+  llvm::StringRef btf_, ext_;  // .BTF, .BTF.ext
   ObjectStats out_;
   std::vector<FunctionRef> refs_;  // parallel to out_.functions until finish()
   std::map<std::size_t, std::vector<std::size_t>> callees_;

@@ -73,7 +73,7 @@ struct FunctionStats {
 struct ObjectStats {
   std::vector<FunctionStats> functions;  // programs by name, then subprograms by name
   bool core_relocs_known = false;        // .BTF.ext has a CO-RE relocation section
-  bool lines_known = false;              // the object had a DWARF line table
+  bool lines_known = false;              // the object had BTF line info
   std::string error;                     // the object could not be analyzed ("" otherwise)
 };
 
