@@ -4,12 +4,14 @@
 // embedded generic template with hand-written metadata and map records (the compiler's object
 // writer puts them into the ELF), so every byte the loader sees is known.
 #include <gtest/gtest.h>
+#include <bpf/bpf.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -359,6 +361,91 @@ TEST(LoaderTable, EveryTruncationAndCorruptionIsRefused) {
   ASSERT_EQ(t[targets_at], 1u);
   t[targets_at] = t[targets_at + 1] = t[targets_at + 2] = t[targets_at + 3] = 0xff;
   EXPECT_NE(table_error(t).find("is truncated (cgroup targets)"), std::string::npos);
+}
+
+// ---- generations in real maps ----------------------------------------------------------------
+
+// The maps of a generic policy, created for real (maps need no BPF-LSM kernel, only CAP_BPF; no
+// program is loaded or attached). `mmapable`: the automaton arrays as this krsie-load creates
+// them (written as memory), or as an older one pinned them (written through batch updates).
+std::optional<PolicyMaps> real_maps(bool mmapable, std::string& why_not) {
+  constexpr std::uint32_t states = 8, slots = 512;  // per generation
+  PolicyMaps maps;
+  for (const MapAbi& m : generic_maps()) {
+    if (!m.per_generation && m.kind != MapKind::config) continue;
+    bpf_map_type type = BPF_MAP_TYPE_HASH;
+    std::uint32_t max_entries = 64, flags = 0;
+    switch (m.kind) {
+      case MapKind::hooks: type = BPF_MAP_TYPE_ARRAY, max_entries = 2 * KRSIE_HOOK_MAX; break;
+      case MapKind::dfa_states: type = BPF_MAP_TYPE_ARRAY, max_entries = 2 * states; break;
+      case MapKind::dfa_trans: type = BPF_MAP_TYPE_ARRAY, max_entries = 2 * slots; break;
+      case MapKind::config: type = BPF_MAP_TYPE_ARRAY, max_entries = 1; break;
+      case MapKind::lpm4:
+      case MapKind::lpm6: type = BPF_MAP_TYPE_LPM_TRIE, flags = BPF_F_NO_PREALLOC; break;
+      default: break;
+    }
+    if (mmapable && (m.kind == MapKind::dfa_states || m.kind == MapKind::dfa_trans)) flags |= BPF_F_MMAPABLE;
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = flags);
+    int fd = bpf_map_create(type, std::string(m.name).c_str(), m.key_size, m.value_size, max_entries, &opts);
+    if (fd < 0) {
+      why_not = "cannot create BPF maps here (" + std::string(std::strerror(errno)) +
+                "): needs CAP_BPF; CI runs as root";
+      return std::nullopt;
+    }
+    maps.add(std::string(m.name), MapHandle::from_fd(fd, std::string(m.name)));
+  }
+  return maps;
+}
+
+// Every element of an array map, concatenated.
+std::vector<std::uint8_t> array_contents(const MapHandle& map) {
+  std::vector<std::uint8_t> all, value(map.info().value_size);
+  for (std::uint32_t i = 0; i < map.info().max_entries; ++i) {
+    EXPECT_EQ(bpf_map_lookup_elem(map.fd(), &i, value.data()), 0) << map.info().max_entries;
+    all.insert(all.end(), value.begin(), value.end());
+  }
+  return all;
+}
+
+// Maps pinned by an older krsie-load have automaton arrays without BPF_F_MMAPABLE: a replacement
+// writes and purges them through system calls, with the same result as through memory.
+TEST(GenerationMaps, MappedAndBatchWritesOfTheAutomatonArraysAgree) {
+  std::string why_not;
+  std::optional<PolicyMaps> mapped = real_maps(true, why_not), batched = real_maps(false, why_not);
+  if (!mapped || !batched) GTEST_SKIP() << why_not;
+  EXPECT_NE(mapped->at("krsie_dfa_trans").values_mapped(), nullptr);
+  EXPECT_EQ(batched->at("krsie_dfa_trans").values_mapped(), nullptr);
+  TempDir dir;
+  PolicyObject p = PolicyObject::parse(make_object(dir, metadata(), serialize(small_records())), RuleText::skip);
+  for (unsigned gen : {1u, 0u}) {
+    mapped->write_generation(p, gen);
+    batched->write_generation(p, gen);
+  }
+  for (const char* name : {"krsie_dfa_trans", "krsie_dfa_states", "krsie_hooks"}) {
+    std::vector<std::uint8_t> m = array_contents(mapped->at(name)), b = array_contents(batched->at(name));
+    EXPECT_EQ(m, b) << name;
+  }
+  // State 0's edge on 't' (slot 2 + 't'), in generation 1's half (512 slots in): owner state 0 of
+  // that half (8 states in) + 1, next state 1 of it.
+  std::vector<std::uint8_t> trans = array_contents(mapped->at("krsie_dfa_trans"));
+  krsie_dfa_trans t0, t1;
+  std::memcpy(&t0, trans.data() + (2 + 't') * sizeof t0, sizeof t0);
+  std::memcpy(&t1, trans.data() + (512 + 2 + 't') * sizeof t1, sizeof t1);
+  EXPECT_EQ(t0.check, 1u);
+  EXPECT_EQ(t0.next, 1u);
+  EXPECT_EQ(t1.check, 8u + 1);
+  EXPECT_EQ(t1.next, 8u + 1);
+  // Purging generation 1 zeroes its transition half (stale slots would read as edges) either way
+  // and leaves generation 0's.
+  mapped->purge_generation(1);
+  batched->purge_generation(1);
+  trans = array_contents(mapped->at("krsie_dfa_trans"));
+  EXPECT_EQ(trans, array_contents(batched->at("krsie_dfa_trans")));
+  std::memcpy(&t0, trans.data() + (2 + 't') * sizeof t0, sizeof t0);
+  std::memcpy(&t1, trans.data() + (512 + 2 + 't') * sizeof t1, sizeof t1);
+  EXPECT_EQ(t0.check, 1u);
+  EXPECT_EQ(t1.check, 0u);
+  EXPECT_EQ(t1.next, 0u);
 }
 
 TEST(LoaderValidation, CorruptObjectsLeaveNothingBehind) {
