@@ -141,22 +141,6 @@ std::vector<Bytes> MapHandle::keys() const {
   return out;
 }
 
-void MapHandle::update_many(const std::vector<Bytes>& keys, const std::vector<Bytes>& values) {
-  if (keys.size() != values.size()) throw RuntimeError("update_many: keys and values differ in number");
-  Bytes k, v;
-  k.reserve(keys.size() * info_.key_size);
-  v.reserve(values.size() * info_.value_size);
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (keys[i].size() != info_.key_size || values[i].size() != info_.value_size) {
-      update(keys[i], values[i]);  // throws, naming the sizes
-      continue;
-    }
-    k.insert(k.end(), keys[i].begin(), keys[i].end());
-    v.insert(v.end(), values[i].begin(), values[i].end());
-  }
-  update_batch(k, v, k.size() / std::max<std::uint32_t>(info_.key_size, 1));
-}
-
 void MapHandle::update_batch(const Bytes& keys, const Bytes& values, std::size_t count) {
   if (count == 0) return;
   if (keys.size() != count * info_.key_size || values.size() != count * info_.value_size)

@@ -87,9 +87,8 @@ void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
       ++count;
     }
   };
-  constexpr std::size_t kinds = static_cast<std::size_t>(MapKind::scratch) + 1;
-  std::array<Batch, kinds> by_kind;
-  std::array<std::size_t, kinds> records_of{};
+  std::array<Batch, k_map_kinds> by_kind;
+  std::array<std::size_t, k_map_kinds> records_of{};
   for (const RecordView& r : policy.records) ++records_of[static_cast<std::size_t>(r.abi->kind)];
   for (const MapAbi& m : generic_maps()) {
     Batch& b = by_kind[static_cast<std::size_t>(m.kind)];

@@ -129,19 +129,6 @@ void write(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
-// The error of parsing `bytes`, which must be a bad_object error.
-std::string parse_error(std::vector<std::uint8_t> bytes) {
-  try {
-    PolicyObject p = PolicyObject::parse(std::move(bytes));
-    p.check_template();
-  } catch (const RuntimeError& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::bad_object) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a bad_object error";
-  return "";
-}
-
 // The bad_object error `f` throws.
 std::string parse_error_of(const std::function<void()>& f) {
   try {
@@ -152,6 +139,11 @@ std::string parse_error_of(const std::function<void()>& f) {
   }
   ADD_FAILURE() << "expected a bad_object error";
   return "";
+}
+
+// The error of parsing `bytes` and checking the template, which must be a bad_object error.
+std::string parse_error(std::vector<std::uint8_t> bytes) {
+  return parse_error_of([&] { PolicyObject::parse(std::move(bytes)).check_template(); });
 }
 
 bool empty_or_missing(const std::string& dir) { return !fs::exists(dir) || fs::is_empty(dir); }

@@ -4,6 +4,7 @@
 // generation 1, which generation a key in the kernel belongs to, and how maps are sized so that
 // two generations fit. Pure functions: no kernel involved (unit-tested).
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -20,6 +21,8 @@ namespace krsie::runtime {
 enum class MapKind : std::uint8_t {
   rules, hooks, dfa_trans, dfa_states, lpm4, lpm6, strings, inodes, config, targets, stats, events, scratch
 };
+// Number of MapKind values (arrays indexed by kind).
+inline constexpr std::size_t k_map_kinds = static_cast<std::size_t>(MapKind::scratch) + 1;
 
 // What the loader knows about one map of the generic template.
 struct MapAbi {

@@ -92,10 +92,8 @@ class MapHandle {
   std::vector<Bytes> keys() const;
   // Deletes every key that is present (absent ones are skipped); hash maps in one batch.
   void erase_many(const std::vector<Bytes>& keys);
-  // Updates many entries at once where the kernel supports it (array and hash maps), else one by
-  // one.
-  void update_many(const std::vector<Bytes>& keys, const std::vector<Bytes>& values);
-  // The same with `count` keys and values, each concatenated.
+  // Updates `count` entries, keys and values each concatenated, at once where the kernel supports
+  // it (array and hash maps), else one by one.
   void update_batch(const Bytes& keys, const Bytes& values, std::size_t count);
   void pin(const std::string& path) const;
   // The values as memory when this is an array map with BPF_F_MMAPABLE (mapped on first use, kept
