@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "byte_reader.h"
 #include "krsie/runtime/error.h"
 #include "krsie_abi.h"
 
@@ -92,35 +93,19 @@ const MapAbi* map_abi(std::string_view name) {
 
 std::vector<RecordView> parse_records(std::span<const std::uint8_t> b) {
   auto bad = [](const std::string& why) { return RuntimeError(ErrorKind::bad_object, why, EINVAL); };
-  std::size_t pos = 0;
-  auto need = [&](std::size_t n) {
-    if (b.size() - pos < n) throw bad("policy object map section is truncated");
-  };
-  auto get32 = [&] {
-    need(4);
-    std::uint32_t v = b[pos] | (b[pos + 1] << 8) | (b[pos + 2] << 16) | (std::uint32_t(b[pos + 3]) << 24);
-    pos += 4;
-    return v;
-  };
-  auto bytes = [&](std::uint32_t n) {
-    need(n);
-    auto out = b.subspan(pos, n);
-    pos += n;
-    return out;
-  };
-  need(8);
-  if (std::memcmp(b.data(), "KRSMAPS1", 8) != 0) throw bad("policy object map section has a bad magic");
-  pos = 8;
-  std::uint32_t count = get32();
+  ByteReader in(b, [&](const char*) { return bad("policy object map section is truncated"); });
+  auto magic = in.bytes(8, "magic");
+  if (std::memcmp(magic.data(), "KRSMAPS1", 8) != 0) throw bad("policy object map section has a bad magic");
+  std::uint32_t count = in.u32("record count");
   std::vector<RecordView> out;
   out.reserve(std::min<std::size_t>(count, b.size() / 12));
   const MapAbi* last = nullptr;  // records come grouped by map: one comparison each
   for (std::uint32_t i = 0; i < count; ++i) {
-    auto name_bytes = bytes(get32());
+    auto name_bytes = in.bytes(in.u32("record"), "record");
     std::string_view name(reinterpret_cast<const char*>(name_bytes.data()), name_bytes.size());
     const MapAbi* abi = last && last->name == name ? last : map_abi(name);
-    auto key = bytes(get32());
-    auto value = bytes(get32());
+    auto key = in.bytes(in.u32("record"), "record");
+    auto value = in.bytes(in.u32("record"), "record");
     if (!abi || !abi->from_compiler)
       throw bad("policy object map record " + std::to_string(i) + " (" + std::string(name) +
                 "): this krsie-load does not fill a map named '" + std::string(name) + "'");
@@ -131,7 +116,7 @@ std::vector<RecordView> parse_records(std::span<const std::uint8_t> b) {
     out.push_back({abi, key, value});
     last = abi;
   }
-  if (pos != b.size()) throw bad("policy object map section has trailing bytes");
+  if (in.left() != 0) throw bad("policy object map section has trailing bytes");
   return out;
 }
 
@@ -290,10 +275,8 @@ std::optional<unsigned> key_generation(std::string_view map, std::span<const std
 
 std::map<std::string, std::uint32_t> entry_counts(const PolicyObject& policy) {
   std::map<std::string, std::uint32_t> counts;
-  for (const MapAbi& m : generic_maps())
-    if (m.sized_by_loader) counts[std::string(m.name)] = 0;
   std::uint32_t states = 0, slots = 0;
-  std::array<std::uint32_t, static_cast<std::size_t>(MapKind::scratch) + 1> by_kind{};
+  std::array<std::uint32_t, k_map_kinds> by_kind{};
   for (const RecordView& r : policy.records) {
     if (r.abi->kind == MapKind::dfa_states) {
       states = std::max(states, read_as<std::uint32_t>(r.key) + 1);

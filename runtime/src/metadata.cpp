@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "byte_reader.h"
 #include "krsie/runtime/error.h"
 #include "krsie_abi.h"
 
@@ -359,87 +360,71 @@ PolicyMetadata parse_metadata(std::string_view text, RuleText rule_text) {
   return parse_metadata_json(text, rule_text);
 }
 
-void PolicyMetadata::set_inode_paths(const std::vector<std::tuple<std::uint32_t, std::uint32_t, std::string>>& paths) {
+void PolicyMetadata::set_inode_paths(std::span<const InodePath> paths) {
   auto text = std::make_shared<std::string>();
   std::size_t total = 0;
-  for (const auto& p : paths) total += std::get<2>(p).size() + 1;
+  for (const InodePath& p : paths) total += p.path.size() + 1;
   text->reserve(total);  // no reallocation below: the views stay put
-  inode_paths.clear();
-  inode_paths.reserve(paths.size());
-  for (const auto& [table, bit, path] : paths) {
+  std::vector<InodePath> views;
+  views.reserve(paths.size());
+  for (const InodePath& p : paths) {
     const std::size_t start = text->size();
-    text->append(path);
-    text->push_back('\0');
-    inode_paths.push_back({table, bit, std::string_view(text->data() + start, path.size())});
+    text->append(p.path);
+    text->push_back('\0');  // stat() needs it
+    views.push_back({p.table, p.bit, std::string_view(text->data() + start, p.path.size())});
   }
+  inode_paths = std::move(views);
   inode_path_text = std::move(text);
+}
+
+void PolicyMetadata::set_inode_paths(const std::vector<std::tuple<std::uint32_t, std::uint32_t, std::string>>& paths) {
+  std::vector<InodePath> views;
+  views.reserve(paths.size());
+  for (const auto& [table, bit, path] : paths) views.push_back({table, bit, path});
+  set_inode_paths(views);
 }
 
 PolicyMetadata parse_loader_table(std::span<const std::uint8_t> b) {
   auto bad = [](const std::string& why) { return bad_object("policy object loader table (.krsie.load) " + why); };
-  std::size_t pos = 0;
-  auto need = [&](std::size_t n, const char* what) {
-    if (b.size() - pos < n) throw bad(std::string("is truncated (") + what + ")");
-  };
-  auto get32 = [&](const char* what) {
-    need(4, what);
-    std::uint32_t v = b[pos] | (b[pos + 1] << 8) | (b[pos + 2] << 16) | (std::uint32_t(b[pos + 3]) << 24);
-    pos += 4;
-    return v;
-  };
-  auto string = [&](const char* what) {
-    std::uint32_t n = get32(what);
-    need(n, what);
-    std::string out(reinterpret_cast<const char*>(b.data() + pos), n);
-    if (out.find('\0') != std::string::npos) throw bad(std::string("has a NUL byte in ") + what);
-    pos += n;
+  if (b.size() < 8 || std::memcmp(b.data(), "KRSLOAD1", 8) != 0)
+    throw bad("has a bad magic (not KRSLOAD1: written by another krsiec?)");
+  ByteReader in(b.subspan(8), [&](const char* what) { return bad(std::string("is truncated (") + what + ")"); });
+  // A text of `n` bytes: a NUL in it is a corrupt table.
+  auto text = [&](std::uint32_t n, const char* what) {
+    auto v = in.bytes(n, what);
+    std::string_view out(reinterpret_cast<const char*>(v.data()), v.size());
+    if (out.find('\0') != std::string_view::npos) throw bad(std::string("has a NUL byte in ") + what);
     return out;
   };
+  auto string = [&](const char* what) { return std::string(text(in.u32(what), what)); };
   // A count of items of at least `min_bytes` each: more than the bytes left is a corrupt count
   // (refused before anything is allocated for it).
   auto count = [&](const char* what, std::size_t min_bytes) {
-    std::uint32_t n = get32(what);
-    if (n > (b.size() - pos) / min_bytes) throw bad(std::string("is truncated (") + what + ")");
+    std::uint32_t n = in.u32(what);
+    if (n > in.left() / min_bytes) throw bad(std::string("is truncated (") + what + ")");
     return n;
   };
-  if (b.size() < 8 || std::memcmp(b.data(), "KRSLOAD1", 8) != 0)
-    throw bad("has a bad magic (not KRSLOAD1: written by another krsiec?)");
-  pos = 8;
   PolicyMetadata m;
   m.format = 2;
-  m.abi = static_cast<int>(get32("abi"));
+  m.abi = static_cast<int>(in.u32("abi"));
   check_abi(m.abi);
   m.name = string("name");
   m.mode = string("mode");
   m.backend = string("backend");
   m.compiler = string("compiler");
   for (std::uint32_t i = 0, n = count("cgroup targets", 4); i < n; ++i) m.cgroup_targets.push_back(string("cgroup target"));
-  m.pod_targets = get32("pod targets");
+  m.pod_targets = in.u32("pod targets");
   for (std::uint32_t i = 0, n = count("programs", 4); i < n; ++i) m.programs.push_back(string("program"));
-  m.rule_count = get32("rule count");
-  std::uint32_t paths = count("exact paths", 12);
-  m.inode_paths.reserve(paths);
-  // Every text into one string, reserved up front so that the views never move: the bytes left
-  // hold each path and more than one byte (its length) for its NUL.
-  auto text = std::make_shared<std::string>();
-  text->reserve(b.size() - pos);
-  for (std::uint32_t i = 0; i < paths; ++i) {
-    PolicyMetadata::InodePath ip;
-    ip.table = get32("exact path");
-    ip.bit = get32("exact path");
-    std::uint32_t n = get32("exact path");
-    need(n, "exact path");
-    const char* at = reinterpret_cast<const char*>(b.data() + pos);
-    if (std::memchr(at, 0, n)) throw bad("has a NUL byte in exact path");
-    pos += n;
-    const std::size_t start = text->size();
-    text->append(at, n);
-    text->push_back('\0');  // stat() needs it
-    ip.path = std::string_view(text->data() + start, n);
-    m.inode_paths.push_back(ip);
+  m.rule_count = in.u32("rule count");
+  // The paths as views into the table, copied into one text by set_inode_paths.
+  std::vector<PolicyMetadata::InodePath> paths(count("exact paths", 12));
+  for (PolicyMetadata::InodePath& ip : paths) {
+    ip.table = in.u32("exact path");
+    ip.bit = in.u32("exact path");
+    ip.path = text(in.u32("exact path"), "exact path");
   }
-  m.inode_path_text = std::move(text);
-  if (pos != b.size()) throw bad("has trailing bytes");
+  m.set_inode_paths(paths);
+  if (in.left() != 0) throw bad("has trailing bytes");
   check_metadata(m);
   return m;
 }

@@ -47,7 +47,9 @@ struct PolicyMetadata {
   std::vector<InodePath> inode_paths;  // exact rule paths whose inodes are resolved at load
   // The texts of inode_paths, in one allocation (~14,000 paths at 10,000 rules), shared by copies.
   std::shared_ptr<const std::string> inode_path_text;
-  // Sets inode_paths (and inode_path_text) to these.
+  // Sets inode_paths (and inode_path_text) to these, their texts copied into one allocation
+  // (`paths` may view anything alive during the call).
+  void set_inode_paths(std::span<const InodePath> paths);
   void set_inode_paths(const std::vector<std::tuple<std::uint32_t, std::uint32_t, std::string>>& paths);
   std::size_t rule_count = 0;          // entries of the rule table
   // The rule table as the JSON has it: texts only with RuleText::keep; empty when the metadata came
