@@ -801,23 +801,40 @@ std::string policy_metadata(const pir::Policy& policy, const GenericPolicy& g, c
   return w.take();
 }
 
+namespace {
+
+// Writer of krsiec's little-endian binary sections (.krsie.maps, .krsie.load): an 8-byte magic,
+// then u32 numbers and length-prefixed byte runs (runtime/src/byte_reader.h reads them).
+class SectionWriter {
+ public:
+  explicit SectionWriter(const char (&magic)[9]) : out_(magic, magic + 8) {}
+  void u32(std::uint64_t v) {
+    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+  // u32 length, then the bytes.
+  template <typename Bytes>
+  void sized(const Bytes& b) {
+    u32(b.size());
+    out_.insert(out_.end(), b.begin(), b.end());
+  }
+  std::vector<std::uint8_t> take() { return std::move(out_); }
+
+ private:
+  std::vector<std::uint8_t> out_;
+};
+
+}  // namespace
+
 std::vector<std::uint8_t> serialize_entries(const GenericPolicy& g) {
   // Records: u32 name length, name, u32 key length, key, u32 value length, value (little endian).
-  const char magic[8] = {'K', 'R', 'S', 'M', 'A', 'P', 'S', '1'};
-  std::vector<std::uint8_t> out(magic, magic + 8);
-  auto put32 = [&](std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-  };
-  put32(static_cast<std::uint32_t>(g.entries.size()));
+  SectionWriter out("KRSMAPS1");
+  out.u32(g.entries.size());
   for (const MapEntry& e : g.entries) {
-    put32(static_cast<std::uint32_t>(e.map.size()));
-    out.insert(out.end(), e.map.begin(), e.map.end());
-    put32(static_cast<std::uint32_t>(e.key.size()));
-    out.insert(out.end(), e.key.begin(), e.key.end());
-    put32(static_cast<std::uint32_t>(e.value.size()));
-    out.insert(out.end(), e.value.begin(), e.value.end());
+    out.sized(e.map);
+    out.sized(e.key);
+    out.sized(e.value);
   }
-  return out;
+  return out.take();
 }
 
 std::vector<std::uint8_t> loader_table(const pir::Policy& policy, const GenericPolicy& g,
@@ -825,46 +842,38 @@ std::vector<std::uint8_t> loader_table(const pir::Policy& policy, const GenericP
   // "KRSLOAD1", then little-endian u32 numbers and strings (u32 length, bytes), in this order:
   // abi, name, mode, backend, compiler, cgroup targets (count, paths), pod selectors (count),
   // programs (count, names), rules (count), exact paths (count, then table, bit, path each).
-  const char magic[8] = {'K', 'R', 'S', 'L', 'O', 'A', 'D', '1'};
-  std::vector<std::uint8_t> out(magic, magic + 8);
-  auto put32 = [&](std::uint64_t v) {
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-  };
-  auto put_string = [&](std::string_view s) {
-    put32(s.size());
-    out.insert(out.end(), s.begin(), s.end());
-  };
-  put32(KRSIE_ABI_VERSION);
-  put_string(policy.name);
-  put_string(policy.mode == pir::Mode::enforce ? "enforce" : "audit");
-  put_string(backend);
-  put_string(compiler_version);
+  SectionWriter out("KRSLOAD1");
+  out.u32(KRSIE_ABI_VERSION);
+  out.sized(policy.name);
+  out.sized(std::string_view(policy.mode == pir::Mode::enforce ? "enforce" : "audit"));
+  out.sized(backend);
+  out.sized(compiler_version);
   std::vector<const std::string*> cgroups;
   std::size_t pods = 0;
   for (const pir::Target& t : policy.targets) {
     if (t.kind == pir::Target::Kind::cgroup) cgroups.push_back(&t.cgroup_path);
     else ++pods;
   }
-  put32(cgroups.size());
-  for (const std::string* c : cgroups) put_string(*c);
-  put32(pods);
-  put32(g.programs.size());
-  for (const std::string& p : g.programs) put_string(p);
-  put32(policy.rule_table.size());
+  out.u32(cgroups.size());
+  for (const std::string* c : cgroups) out.sized(*c);
+  out.u32(pods);
+  out.u32(g.programs.size());
+  for (const std::string& p : g.programs) out.sized(p);
+  out.u32(policy.rule_table.size());
   // By path: the loader resolves each directory once and each path once, whatever its tables.
   std::vector<const GenericPolicy::InodePath*> paths;
   for (const auto& ip : g.inode_paths) paths.push_back(&ip);
   std::sort(paths.begin(), paths.end(), [](const auto* a, const auto* b) {
     return std::tie(a->path, a->table, a->bit) < std::tie(b->path, b->table, b->bit);
   });
-  put32(paths.size());
+  out.u32(paths.size());
   for (const auto* p : paths) {
     const auto& ip = *p;
-    put32(ip.table);
-    put32(ip.bit);
-    put_string(ip.path);
+    out.u32(ip.table);
+    out.u32(ip.bit);
+    out.sized(ip.path);
   }
-  return out;
+  return out.take();
 }
 
 PolicySections policy_sections(const pir::Policy& policy, const GenericPolicy& g, const std::string& compiler_version,
