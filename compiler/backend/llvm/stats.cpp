@@ -345,10 +345,12 @@ class Analyzer {
     for (auto& [fi, names] : maps) out_.functions[fi].maps.assign(names.begin(), names.end());
   }
 
-  // .BTF and .BTF.ext as the object carries them (empty when absent).
+  // .BTF and .BTF.ext as the object carries them (empty when absent), and every section's index
+  // by name (.BTF.ext names sections).
   void read_btf_sections() {
     for (const llvm::object::SectionRef& s : obj_.sections()) {
       std::string n = section_name(s);
+      section_index_[n] = s.getIndex();
       if (n != ".BTF" && n != ".BTF.ext") continue;
       auto c = s.getContents();
       if (!c) {
@@ -372,15 +374,13 @@ class Analyzer {
     if (end > ext_.size() || end < begin || end - begin < 4) return false;
     std::uint32_t size = read_u32(ext_, begin);
     if (size < 4) return false;
-    std::map<std::string, std::size_t> sections;
-    for (const llvm::object::SectionRef& s : obj_.sections()) sections[section_name(s)] = s.getIndex();
     for (std::size_t at = begin + 4; at + 8 <= end;) {
       std::string sec = btf_string(read_u32(ext_, at));
       std::uint32_t n = read_u32(ext_, at + 4);
       at += 8;
-      auto it = sections.find(sec);
+      auto it = section_index_.find(sec);
       for (std::uint32_t k = 0; k < n && at + size <= end; ++k, at += size)
-        if (it != sections.end()) record(it->second, at);
+        if (it != section_index_.end()) record(it->second, at);
     }
     return true;
   }
@@ -525,6 +525,7 @@ class Analyzer {
   const llvm::object::ELFObjectFileBase& obj_;
   const std::vector<ProgramRules>& rules_;
   llvm::StringRef btf_, ext_;  // .BTF, .BTF.ext
+  std::map<std::string, std::size_t> section_index_;
   ObjectStats out_;
   std::vector<FunctionRef> refs_;  // parallel to out_.functions until finish()
   std::map<std::size_t, std::vector<std::size_t>> callees_;
