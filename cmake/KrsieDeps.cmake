@@ -31,6 +31,12 @@ find_package(fmt REQUIRED CONFIG)
 find_package(CLI11 REQUIRED CONFIG)
 find_package(nlohmann_json REQUIRED CONFIG)
 
+# --- mimalloc: krsiec's allocator. The front end, the table lowering and LLVM allocate millions of
+# small objects; with glibc's malloc a 10,000-rule compile spent ~21 % of its instructions in
+# malloc/free (docs/performance.md, section 1). Linked into krsiec only: it overrides malloc for the
+# whole process (the shared library comes before libc). Not for krsie-load, which links statically.
+find_package(mimalloc 2.0 REQUIRED CONFIG)
+
 # --- libbpf 1.1 and what a static link of it needs.
 pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf>=1.1)
 find_library(KRSIE_LIBBPF_A NAMES libbpf.a REQUIRED)

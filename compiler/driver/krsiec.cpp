@@ -3,6 +3,7 @@
 // Exit codes: 0 success, 1 the policy has errors (nothing written), 2 usage error.
 
 #include <CLI/CLI.hpp>
+#include <mimalloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -22,8 +23,20 @@ namespace {
 
 constexpr int k_exit_errors = 1;
 
+// The allocator krsiec runs with: mimalloc, in place of malloc for the whole process (LLVM and
+// the ANTLR runtime included) when the link put it before libc.
+std::string allocator_description() {
+  int v = mi_version();
+  void* probe = std::malloc(16);
+  bool overridden = mi_is_in_heap_region(probe);
+  std::free(probe);
+  return "allocator: mimalloc " + std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." +
+         std::to_string(v % 10) + (overridden ? " (malloc overridden)" : " (NOT overriding malloc: check the link order)");
+}
+
 std::string version_text() {
-  return std::string("krsiec ") + krsie::k_version + "\n" + krsie::backend::llvm_description();
+  return std::string("krsiec ") + krsie::k_version + "\n" + krsie::backend::llvm_description() + "\n" +
+         allocator_description();
 }
 
 std::string default_stdlib() {
