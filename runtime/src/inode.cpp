@@ -22,6 +22,43 @@ krsie_inode_key inode_key(const std::string& path) {
   return krsie_inode_key{kernel_dev(st.st_dev), static_cast<__u64>(st.st_ino)};
 }
 
+namespace {
+
+// The path walk to any entry would fail the same way: the directory is missing, not a directory,
+// a symlink loop, or behind a directory we may not search.
+bool unresolvable(int err) { return err == ENOENT || err == ENOTDIR || err == ELOOP || err == EACCES; }
+
+}  // namespace
+
+bool PathStatter::missing_below(std::string_view dir) const {
+  // `dir` itself, or an ancestor that could not be resolved: the walk stops there for every path
+  // below it.
+  for (std::size_t end = dir.size(); end > 0; end = dir.rfind('/', end - 1)) {
+    std::string_view prefix = dir.substr(0, end);
+    if (missing_.count(prefix)) return true;
+    if (present_.count(prefix)) return false;  // resolved: nothing above it is missing
+    if (end == 0) break;
+  }
+  return false;
+}
+
+void PathStatter::note_missing_ancestors(std::string_view dir) {
+  // `dir` could not be resolved: find how far up that goes, so that its siblings (a policy's paths
+  // under a directory this node lacks: /data/d1/f, /data/d2/f, ...) need no system call. One open
+  // per directory not yet known.
+  for (std::size_t cut = dir.rfind('/'); cut != std::string_view::npos && cut > 0; cut = dir.rfind('/', cut - 1)) {
+    std::string parent(dir.substr(0, cut));
+    if (present_.count(parent) || missing_.count(parent)) return;
+    Fd fd(open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (fd) {
+      present_.insert(std::move(parent));
+      return;
+    }
+    if (!unresolvable(errno)) return;
+    missing_.insert(std::move(parent));
+  }
+}
+
 std::optional<struct stat> PathStatter::stat_path(std::string_view path_text) {
   path_.assign(path_text);  // NUL-terminated for the system calls (keeps its capacity)
   const std::string& path = path_;
@@ -39,18 +76,19 @@ std::optional<struct stat> PathStatter::stat_path(std::string_view path_text) {
     dir_.assign(dir);
     have_dir_ = true;
     dir_fd_ = Fd();
-    dir_missing_ = missing_.count(dir_) != 0;
+    dir_missing_ = missing_below(dir_);
     if (!dir_missing_) {
       dir_fd_ = Fd(open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
       if (!dir_fd_) {
-        // The path walk to any entry would fail the same way: the directory is missing, not a
-        // directory, a symlink loop, or behind a directory we may not search.
-        if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP && errno != EACCES) {
+        if (!unresolvable(errno)) {
           have_dir_ = false;
           return plain();  // out of file descriptors or memory: one full walk
         }
         dir_missing_ = true;
         missing_.insert(dir_);
+        note_missing_ancestors(dir_);
+      } else {
+        present_.insert(dir_);
       }
     }
   }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 
@@ -236,6 +237,28 @@ void wait_for_running_programs() {
   __u32 value = static_cast<__u32>(inner.get());
   if (bpf_map_update_elem(outer.get(), &zero, &value, BPF_ANY) != 0)
     throw RuntimeError(describe_errno("waiting for running BPF programs", errno), errno);
+}
+
+BackgroundGracePeriod::BackgroundGracePeriod() {
+  thread_ = std::thread([this] {
+    try {
+      wait_for_running_programs();
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+  });
+}
+
+BackgroundGracePeriod::~BackgroundGracePeriod() {
+  if (thread_.joinable()) thread_.join();
+}
+
+double BackgroundGracePeriod::wait() {
+  auto start = std::chrono::steady_clock::now();
+  if (thread_.joinable()) thread_.join();
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (error_) std::rethrow_exception(error_);
+  return ms;
 }
 
 }  // namespace krsie::runtime

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <string_view>
 #include <sys/stat.h>
 #include <tuple>
 
@@ -74,7 +75,61 @@ std::map<std::string, std::span<const std::uint8_t>> read_sections(std::span<con
   return out;
 }
 
+// The sections libbpf reads: every section but the .krsie.* ones, with their headers and
+// contents, in order. nullopt when `bytes` is not an ELF file with a readable section table.
+struct TemplateSection {
+  std::string_view name;
+  GElf_Shdr header;
+  std::span<const std::uint8_t> contents;
+};
+
+std::optional<std::vector<TemplateSection>> template_sections(std::span<const std::uint8_t> bytes) {
+  if (bytes.size() < sizeof(Elf64_Ehdr) || std::memcmp(bytes.data(), "\x7f" "ELF", 4) != 0) return std::nullopt;
+  elf_version(EV_CURRENT);
+  Elf* elf = elf_memory(reinterpret_cast<char*>(const_cast<std::uint8_t*>(bytes.data())), bytes.size());
+  if (!elf) return std::nullopt;
+  std::vector<TemplateSection> out;
+  std::size_t shstrndx = 0;
+  bool ok = elf_getshdrstrndx(elf, &shstrndx) == 0;
+  for (Elf_Scn* scn = ok ? elf_nextscn(elf, nullptr) : nullptr; ok && scn; scn = elf_nextscn(elf, scn)) {
+    TemplateSection t{};
+    const char* name = gelf_getshdr(scn, &t.header) ? elf_strptr(elf, shstrndx, t.header.sh_name) : nullptr;
+    if (!name) {
+      ok = false;
+      break;
+    }
+    t.name = name;  // points into `bytes`, which outlives the result
+    if (t.name.rfind(".krsie.", 0) == 0) continue;
+    if (t.header.sh_type != SHT_NOBITS) {
+      if (t.header.sh_offset + t.header.sh_size > bytes.size() || t.header.sh_offset + t.header.sh_size < t.header.sh_offset) {
+        ok = false;
+        break;
+      }
+      t.contents = bytes.subspan(t.header.sh_offset, t.header.sh_size);
+    }
+    out.push_back(t);
+  }
+  elf_end(elf);
+  if (!ok) return std::nullopt;
+  return out;
+}
+
 }  // namespace
+
+bool PolicyObject::same_template(std::span<const std::uint8_t> other) const {
+  auto a = template_sections(elf), b = template_sections(other);
+  if (!a || !b || a->size() != b->size()) return false;
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    const TemplateSection &x = (*a)[i], &y = (*b)[i];
+    const GElf_Shdr &h = x.header, &k = y.header;
+    if (x.name != y.name || h.sh_type != k.sh_type || h.sh_flags != k.sh_flags || h.sh_link != k.sh_link ||
+        h.sh_info != k.sh_info || h.sh_addralign != k.sh_addralign || h.sh_entsize != k.sh_entsize ||
+        h.sh_size != k.sh_size || x.contents.size() != y.contents.size() ||
+        (!x.contents.empty() && std::memcmp(x.contents.data(), y.contents.data(), x.contents.size()) != 0))
+      return false;
+  }
+  return true;
+}
 
 const RuleMetadata* PolicyMetadata::rule(std::uint32_t id) const {
   for (const RuleMetadata& r : rules)

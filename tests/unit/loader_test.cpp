@@ -3,6 +3,7 @@
 // argument validation, the state file, event decoding. Policy objects are built here from the
 // embedded generic template with hand-written metadata and map records (the compiler's object
 // writer puts them into the ELF), so every byte the loader sees is known.
+#include <elf.h>
 #include <gtest/gtest.h>
 #include <bpf/bpf.h>
 #include <sys/stat.h>
@@ -223,6 +224,45 @@ TEST(PolicyObjectCheck, TheTemplateMustHaveTheNamedPrograms) {
   meta.replace(meta.find("krsie_file_open"), 15, "krsie_nonesuch");
   EXPECT_NE(parse_error(make_object(dir, meta, serialize(small_records()))).find("names program krsie_nonesuch"),
             std::string::npos);
+}
+
+// The file offset of section `name` of an ELF object (0: none).
+std::size_t section_offset(const std::vector<std::uint8_t>& bytes, const std::string& name) {
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, bytes.data(), sizeof eh);
+  std::vector<Elf64_Shdr> sh(eh.e_shnum);
+  std::memcpy(sh.data(), bytes.data() + eh.e_shoff, sh.size() * sizeof(Elf64_Shdr));
+  const char* names = reinterpret_cast<const char*>(bytes.data() + sh[eh.e_shstrndx].sh_offset);
+  for (const Elf64_Shdr& h : sh)
+    if (name == names + h.sh_name) return h.sh_offset;
+  return 0;
+}
+
+// `replace` skips libbpf's template check when the new template is byte for byte one it kept:
+// the comparison must see any change of what libbpf reads, and nothing else.
+TEST(PolicyObjectCheck, SameTemplateSeesEveryTemplateByteAndNoPolicyByte) {
+  TempDir dir;
+  auto a = make_object(dir, metadata(), serialize(small_records()));
+  std::vector<MapRecord> fewer = small_records();
+  fewer.pop_back();
+  auto b = make_object(dir, metadata("other", R"([{"cgroup": "/sys/fs/cgroup/other"}])"), serialize(fewer));
+  ASSERT_NE(a, b);
+  PolicyObject p = PolicyObject::parse(a);
+  EXPECT_TRUE(p.same_template(a));
+  EXPECT_TRUE(p.same_template(b));  // another policy's sections, the same template
+  EXPECT_TRUE(PolicyObject::parse(b).same_template(a));
+  for (const char* section : {"lsm/file_open", ".BTF", ".BTF.ext", ".maps"}) {
+    std::size_t at = section_offset(b, section);
+    ASSERT_NE(at, 0u) << section;
+    std::vector<std::uint8_t> changed = b;
+    changed[at + 1] ^= 0x40;
+    EXPECT_FALSE(p.same_template(changed)) << section;
+  }
+  EXPECT_FALSE(p.same_template({}));
+  EXPECT_FALSE(p.same_template(std::vector<std::uint8_t>(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(a.size() / 2))));
+  std::vector<std::uint8_t> not_elf = a;
+  not_elf[0] = 0;
+  EXPECT_FALSE(p.same_template(not_elf));
 }
 
 // A corrupt object makes `load` fail before it touches anything: no pins, no state.
@@ -919,7 +959,12 @@ TEST(Inodes, PathStatterAnswersAsStatDoes) {
       dir / "a/f1",      dir / "a/missing", dir / "a/b/f2", dir / "a/b",     dir / "a/b/..",     dir / "a/b/.",
       dir / "link/f1",   dir / "link/b/f2", dir / "c/f1link", dir / "c/f3",  dir / "a/f1/x",     dir / "nodir/x",
       dir / "nodir/y",   dir / "loop/x",    dir / "a/",     dir / "c/f3",    dir / "a/f1",       "/",
-      "relative/path",   "",                dir / "a//f1",  dir / "c/../a/f1"};
+      "relative/path",   "",                dir / "a//f1",  dir / "c/../a/f1",
+      // Below directories that cannot be resolved (answered from the first one found missing),
+      // and next to them.
+      dir / "nodir/deeper/x", dir / "nodir/deeper/y", dir / "nodir/other/z", dir / "a/f1/sub/x", dir / "a/f1/sub2/y",
+      dir / "link/nodir/z", dir / "a/nodir/w", dir / "a/f1", dir / "a/nodir/../f1", dir / "nodir/../a/f1",
+      dir / "loop/sub/x", dir / "c/f1link/x/y", dir / "a/b/f2", dir / "link/b/f2"};
   PathStatter statter;
   for (const std::string& p : paths) {
     SCOPED_TRACE(p);

@@ -64,7 +64,7 @@ struct ReplaceResult {
   std::vector<std::string> attached, detached;  // programs attached / detached by the switch
   std::size_t entries_written = 0;
   // Monotonic-clock timings in milliseconds.
-  double prepare_ms = 0;  // parse, checks, programs, writing the new generation
+  double prepare_ms = 0;  // parse, checks, programs, writing the new generation (without sync_ms)
   // prepare_ms by step (they add up to it, give or take the clock reads).
   struct PrepareSteps {
     double read_ms = 0;      // reading and checking the new object
@@ -76,8 +76,9 @@ struct ReplaceResult {
   } steps;
   double publish_ms = 0;  // grace period ordering the new generation before the switch
   double switch_ms = 0;   // the configuration word update
-  double sync_ms = 0;     // waiting for programs that started before the switch
-  double cleanup_ms = 0;  // removing the old generation
+  double sync_ms = 0;     // blocked waiting for program runs that began before the previous switch
+                          // (a grace period begun when the lock was taken; before `next` is purged)
+  double cleanup_ms = 0;  // detaching unused programs, the state file (`cur` is purged by the next replacement)
   double total_ms = 0;
   std::vector<std::string> warnings;
 };

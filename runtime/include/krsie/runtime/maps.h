@@ -6,10 +6,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace krsie::runtime {
@@ -129,5 +131,23 @@ int possible_cpus();
 // Blocks until every BPF program that was running when it was called has finished (an RCU grace
 // period, triggered through a map-in-map update: the kernel waits for running programs there).
 void wait_for_running_programs();
+
+// wait_for_running_programs() on a thread of its own, started by the constructor, so that the
+// caller's work overlaps the grace period (which is mostly idle time: a few scheduler ticks).
+// `wait()` returns once every program run that began before the constructor has ended, and the
+// milliseconds it blocked; it throws the RuntimeError of a wait that could not be made. The
+// destructor joins the thread.
+class BackgroundGracePeriod {
+ public:
+  BackgroundGracePeriod();
+  ~BackgroundGracePeriod();
+  BackgroundGracePeriod(const BackgroundGracePeriod&) = delete;
+  BackgroundGracePeriod& operator=(const BackgroundGracePeriod&) = delete;
+  double wait();
+
+ private:
+  std::thread thread_;
+  std::exception_ptr error_;
+};
 
 }  // namespace krsie::runtime

@@ -99,6 +99,10 @@ struct PolicyObject {
   // Opens the embedded template with libbpf (no kernel involved) and checks that it has every
   // program the policy names and every map its records fill, with the ABI's key/value sizes.
   void check_template() const;
+  // True when `other` (another policy object) embeds the same template: every section but the
+  // .krsie.* ones is the same in both, in the same order (name, type, flags, link, info,
+  // alignment, entry size, contents), so libbpf reads the same programs, maps and BTF from both.
+  bool same_template(std::span<const std::uint8_t> other) const;
   // BpfObject::code_digest() of the embedded template.
   std::string template_digest() const;
   // The krsie_config record the compiler wrote (events_per_sec), or defaults.

@@ -99,6 +99,18 @@ class StagedCopy {
 };
 std::vector<std::uint8_t> read_whole_file(const std::string& path, const char* failure = "cannot read");
 
+// A file mapped read-only for as long as the object lives: bytes() is empty when the file cannot
+// be opened or mapped, or is empty (callers that need it report that themselves).
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);
+  std::span<const std::uint8_t> bytes() const { return bytes_; }
+
+ private:
+  std::shared_ptr<const void> mapping_;
+  std::span<const std::uint8_t> bytes_;
+};
+
 // Names of the subdirectories of `dir` (sorted; none when `dir` does not exist).
 std::vector<std::string> list_dir(const std::string& dir, bool directories_only);
 
