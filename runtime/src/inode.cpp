@@ -30,12 +30,20 @@ bool unresolvable(int err) { return err == ENOENT || err == ENOTDIR || err == EL
 
 }  // namespace
 
-bool PathStatter::missing_below(std::string_view dir) const {
+bool PathStatter::missing_below(std::string_view dir) {
   // `dir` itself, or an ancestor that could not be resolved: the walk stops there for every path
-  // below it.
+  // below it. Sorted paths come in runs below the same missing directory: the last one found is
+  // compared first, without a set lookup.
+  auto below = [&](std::string_view top) {
+    return !top.empty() && dir.substr(0, top.size()) == top && (dir.size() == top.size() || dir[top.size()] == '/');
+  };
+  if (below(last_missing_)) return true;
   for (std::size_t end = dir.size(); end > 0; end = dir.rfind('/', end - 1)) {
     std::string_view prefix = dir.substr(0, end);
-    if (missing_.count(prefix)) return true;
+    if (missing_.count(prefix)) {
+      last_missing_.assign(prefix);
+      return true;
+    }
     if (present_.count(prefix)) return false;  // resolved: nothing above it is missing
     if (end == 0) break;
   }
@@ -55,6 +63,7 @@ void PathStatter::note_missing_ancestors(std::string_view dir) {
       return;
     }
     if (!unresolvable(errno)) return;
+    last_missing_ = parent;
     missing_.insert(std::move(parent));
   }
 }
@@ -86,6 +95,7 @@ std::optional<struct stat> PathStatter::stat_path(std::string_view path_text) {
         }
         dir_missing_ = true;
         missing_.insert(dir_);
+        last_missing_ = dir_;
         note_missing_ancestors(dir_);
       } else {
         present_.insert(dir_);

@@ -391,8 +391,9 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   };
   if (exists(paths.state_dir(request.name))) {
     take_lock();
-    staged.emplace(request.object_path,
-                   paths.state_dir(request.name) + "/policy.staging-" + std::to_string(getpid()) + ".o");
+    // Under the lock: one name will do. After a replacement it holds the object replaced two
+    // switches ago (StagedCopy::commit exchanges), whose pages the next copy overwrites.
+    staged.emplace(request.object_path, paths.state_dir(request.name) + "/policy.spare.o");
     try {
       policy = PolicyObject::parse(staged->mapping(), staged->bytes(), RuleText::skip);  // texts: for events
     } catch (const RuntimeError& e) {

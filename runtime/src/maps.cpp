@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cerrno>
 #include <cstring>
@@ -240,13 +241,19 @@ void wait_for_running_programs() {
 }
 
 BackgroundGracePeriod::BackgroundGracePeriod() {
-  thread_ = std::thread([this] {
+  std::atomic<bool> running{false};
+  thread_ = std::thread([this, &running] {
+    running = true;
+    running.notify_one();
     try {
       wait_for_running_programs();
     } catch (...) {
       error_ = std::current_exception();
     }
   });
+  // Until the thread runs: on a busy CPU the new thread could otherwise wait for the next
+  // scheduler tick to start the grace period, and the overlap would shrink by that much.
+  running.wait(false);
 }
 
 BackgroundGracePeriod::~BackgroundGracePeriod() {

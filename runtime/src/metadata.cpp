@@ -363,18 +363,22 @@ PolicyMetadata parse_metadata(std::string_view text, RuleText rule_text) {
 void PolicyMetadata::set_inode_paths(std::span<const InodePath> paths) {
   auto text = std::make_shared<std::string>();
   std::size_t total = 0;
-  for (const InodePath& p : paths) total += p.path.size() + 1;
+  for (const InodePath& p : paths) total += p.path.size();
   text->reserve(total);  // no reallocation below: the views stay put
   std::vector<InodePath> views;
   views.reserve(paths.size());
   for (const InodePath& p : paths) {
     const std::size_t start = text->size();
     text->append(p.path);
-    text->push_back('\0');  // stat() needs it
     views.push_back({p.table, p.bit, std::string_view(text->data() + start, p.path.size())});
   }
   inode_paths = std::move(views);
-  inode_path_text = std::move(text);
+  inode_path_storage = std::move(text);
+}
+
+void PolicyMetadata::borrow_inode_paths(std::vector<InodePath> paths, std::shared_ptr<const void> storage) {
+  inode_paths = std::move(paths);
+  inode_path_storage = std::move(storage);
 }
 
 void PolicyMetadata::set_inode_paths(const std::vector<std::tuple<std::uint32_t, std::uint32_t, std::string>>& paths) {
@@ -384,7 +388,7 @@ void PolicyMetadata::set_inode_paths(const std::vector<std::tuple<std::uint32_t,
   set_inode_paths(views);
 }
 
-PolicyMetadata parse_loader_table(std::span<const std::uint8_t> b) {
+PolicyMetadata parse_loader_table(std::span<const std::uint8_t> b, std::shared_ptr<const void> storage) {
   auto bad = [](const std::string& why) { return bad_object("policy object loader table (.krsie.load) " + why); };
   if (b.size() < 8 || std::memcmp(b.data(), "KRSLOAD1", 8) != 0)
     throw bad("has a bad magic (not KRSLOAD1: written by another krsiec?)");
@@ -416,14 +420,16 @@ PolicyMetadata parse_loader_table(std::span<const std::uint8_t> b) {
   m.pod_targets = in.u32("pod targets");
   for (std::uint32_t i = 0, n = count("programs", 4); i < n; ++i) m.programs.push_back(string("program"));
   m.rule_count = in.u32("rule count");
-  // The paths as views into the table, copied into one text by set_inode_paths.
+  // The paths as views into the table: kept as they are when `storage` keeps the table alive,
+  // else copied into one text by set_inode_paths.
   std::vector<PolicyMetadata::InodePath> paths(count("exact paths", 12));
   for (PolicyMetadata::InodePath& ip : paths) {
     ip.table = in.u32("exact path");
     ip.bit = in.u32("exact path");
     ip.path = text(in.u32("exact path"), "exact path");
   }
-  m.set_inode_paths(paths);
+  if (storage) m.borrow_inode_paths(std::move(paths), std::move(storage));
+  else m.set_inode_paths(paths);
   if (in.left() != 0) throw bad("has trailing bytes");
   check_metadata(m);
   return m;

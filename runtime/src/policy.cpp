@@ -154,7 +154,7 @@ PolicyObject PolicyObject::parse(std::shared_ptr<const void> storage, std::span<
   auto json_text = [&] { return std::string_view(reinterpret_cast<const char*>(json.data()), json.size()); };
   if (auto table = sections.find(".krsie.load"); table != sections.end()) {
     // Format 2: the loader's fields come from the table; the JSON is read only for the rule texts.
-    p.meta = parse_loader_table(table->second);
+    p.meta = parse_loader_table(table->second, storage);  // exact paths: views into the object
     if (rule_text == RuleText::keep) {
       PolicyMetadata described = parse_metadata(json_text(), RuleText::keep);
       p.meta.rules = std::move(described.rules);

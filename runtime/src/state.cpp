@@ -155,12 +155,19 @@ void copy_fd(int in, int out, const std::string& source, const std::string& targ
 StagedCopy::StagedCopy(const std::string& source, const std::string& staging_path) : staging_(staging_path) {
   Fd in(open(source.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in) throw RuntimeError(ErrorKind::bad_object, describe_errno("cannot open " + source, errno), errno);
-  unlink(staging_.c_str());  // a leftover of a killed krsie-load with our pid
-  Fd out(open(staging_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  // An existing file there (the spare commit() leaves, or a leftover of a killed krsie-load) is
+  // overwritten in place and cut to the copy's size: its pages are reused, not freed and then
+  // allocated again.
+  Fd out(open(staging_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!out) throw RuntimeError(describe_errno("cannot create " + staging_, errno), errno);
   try {
-    copy_fd(in.get(), out.get(), source, staging_);
     struct stat st{};
+    if (fstat(out.get(), &st) != 0 || !S_ISREG(st.st_mode))
+      throw RuntimeError(staging_ + " is not a regular file", EINVAL);
+    copy_fd(in.get(), out.get(), source, staging_);
+    off_t copied = lseek(out.get(), 0, SEEK_CUR);
+    if (copied < 0 || ftruncate(out.get(), copied) != 0)
+      throw RuntimeError(describe_errno("cannot cut " + staging_ + " to size", errno), errno);
     if (fstat(out.get(), &st) != 0) throw RuntimeError(describe_errno("cannot stat " + staging_, errno), errno);
     if (st.st_size > 0) {
       const auto size = static_cast<std::size_t>(st.st_size);
@@ -182,8 +189,15 @@ StagedCopy::~StagedCopy() {
 }
 
 void StagedCopy::commit(const std::string& path) {
-  if (rename(staging_.c_str(), path.c_str()) != 0)
-    throw RuntimeError(describe_errno("cannot rename " + staging_ + " to " + path, errno), errno);
+  // Exchanged with the file at `path` where the file system can: that file stays at the staging
+  // path, a spare for the next copy to overwrite (its pages are not freed here, nor allocated
+  // again there). Else (no file at `path`, or no RENAME_EXCHANGE) renamed over it.
+  if (renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, path.c_str(), RENAME_EXCHANGE) != 0) {
+    if (errno != ENOENT && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+      throw RuntimeError(describe_errno("cannot exchange " + staging_ + " and " + path, errno), errno);
+    if (rename(staging_.c_str(), path.c_str()) != 0)
+      throw RuntimeError(describe_errno("cannot rename " + staging_ + " to " + path, errno), errno);
+  }
   committed_ = true;
 }
 

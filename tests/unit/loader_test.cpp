@@ -848,6 +848,49 @@ TEST(LoaderState, AStagedCopyIsWhatWasReadAndStays) {
   EXPECT_NO_THROW(mapped.check_template());
 }
 
+// `replace` stages into one file under the lock: a commit exchanges it with the object it
+// replaces, which stays as the spare the next copy overwrites in place (cut to the new size).
+TEST(LoaderState, AStagedCopyOverwritesTheSpareAndCommitKeepsTheReplacedOne) {
+  TempDir dir;
+  std::vector<std::uint8_t> big(300000), small(5000), mid(100000);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 3 + 1);
+  for (std::size_t i = 0; i < small.size(); ++i) small[i] = static_cast<std::uint8_t>(i * 5 + 2);
+  for (std::size_t i = 0; i < mid.size(); ++i) mid[i] = static_cast<std::uint8_t>(i * 11 + 3);
+  write(dir / "big.o", big);
+  write(dir / "small.o", small);
+  write(dir / "mid.o", mid);
+  {
+    StagedCopy copy(dir / "big.o", dir / "spare.o");
+    copy.commit(dir / "g0.o");  // nothing there: renamed
+  }
+  EXPECT_EQ(read_whole_file(dir / "g0.o"), big);
+  EXPECT_FALSE(fs::exists(dir / "spare.o"));
+  write(dir / "spare.o", big);  // a spare larger than the next object
+  struct stat before{};
+  ASSERT_EQ(stat((dir / "spare.o").c_str(), &before), 0);
+  {
+    StagedCopy copy(dir / "small.o", dir / "spare.o");
+    EXPECT_EQ(std::vector<std::uint8_t>(copy.bytes().begin(), copy.bytes().end()), small);
+    struct stat during{};
+    ASSERT_EQ(stat((dir / "spare.o").c_str(), &during), 0);
+    EXPECT_EQ(during.st_ino, before.st_ino);  // the same file, overwritten
+    EXPECT_EQ(during.st_size, static_cast<off_t>(small.size()));
+    copy.commit(dir / "g0.o");  // exchanged: g0.o's object becomes the spare
+    EXPECT_EQ(copy.bytes()[1], small[1]);
+  }
+  EXPECT_EQ(read_whole_file(dir / "g0.o"), small);
+  EXPECT_EQ(read_whole_file(dir / "spare.o"), big);
+  {
+    StagedCopy copy(dir / "mid.o", dir / "spare.o");
+    EXPECT_EQ(std::vector<std::uint8_t>(copy.bytes().begin(), copy.bytes().end()), mid);
+  }  // not committed: the spare, now half the new object's bytes, is removed
+  EXPECT_FALSE(fs::exists(dir / "spare.o"));
+  EXPECT_EQ(read_whole_file(dir / "g0.o"), small);
+  fs::create_directory(dir / "spare.o");  // not a file: refused, and left alone
+  EXPECT_THROW(StagedCopy(dir / "mid.o", dir / "spare.o"), RuntimeError);
+  EXPECT_TRUE(fs::is_directory(dir / "spare.o"));
+}
+
 // The copy falls back from copy_file_range to sendfile (another file system) and to read/write
 // (a source neither takes, such as a FIFO), with the same bytes each way.
 TEST(LoaderState, AStagedCopyFallsBackToOtherWaysOfCopying) {
@@ -949,6 +992,8 @@ TEST(Inodes, PathStatterAnswersAsStatDoes) {
   TempDir dir;
   fs::create_directories(dir / "a/b");
   fs::create_directories(dir / "c");
+  fs::create_directories(dir / "nodirx");  // a name that starts like the missing "nodir"
+  std::ofstream(dir / "nodirx/f4") << "4";
   std::ofstream(dir / "a/f1") << "1";
   std::ofstream(dir / "a/b/f2") << "2";
   std::ofstream(dir / "c/f3") << "3";
@@ -962,7 +1007,8 @@ TEST(Inodes, PathStatterAnswersAsStatDoes) {
       "relative/path",   "",                dir / "a//f1",  dir / "c/../a/f1",
       // Below directories that cannot be resolved (answered from the first one found missing),
       // and next to them.
-      dir / "nodir/deeper/x", dir / "nodir/deeper/y", dir / "nodir/other/z", dir / "a/f1/sub/x", dir / "a/f1/sub2/y",
+      dir / "nodir/deeper/x", dir / "nodir/deeper/y", dir / "nodir/other/z", dir / "nodirx/f4", dir / "nodir",
+      dir / "nodir/x",        dir / "a/f1/sub/x",     dir / "a/f1/sub2/y",
       dir / "link/nodir/z", dir / "a/nodir/w", dir / "a/f1", dir / "a/nodir/../f1", dir / "nodir/../a/f1",
       dir / "loop/sub/x", dir / "c/f1link/x/y", dir / "a/b/f2", dir / "link/b/f2"};
   PathStatter statter;

@@ -37,10 +37,11 @@ class PathStatter {
   bool have_dir_ = false;
   bool dir_missing_ = false;      // dir_ cannot be resolved
   Fd dir_fd_;                     // else: dir_, opened with O_PATH
-  bool missing_below(std::string_view dir) const;
+  bool missing_below(std::string_view dir);
   void note_missing_ancestors(std::string_view dir);
   std::set<std::string, std::less<>> missing_;  // directories that could not be resolved
   std::set<std::string, std::less<>> present_;  // directories that could
+  std::string last_missing_;                     // the highest missing directory found last
 };
 
 }  // namespace krsie::runtime

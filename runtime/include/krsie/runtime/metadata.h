@@ -4,6 +4,7 @@
 // another ABI, a missing or mistyped key, an invalid mode or an empty name.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -21,8 +22,8 @@ inline constexpr std::string_view k_metadata_format_2 = "krsie-policy-2";
 // mode, backend, compiler, cgroup targets, pod selector count, programs, rule count and exact
 // rule paths; no rule texts and no map_sizes. Throws RuntimeError(bad_object) for a bad magic,
 // truncation, trailing bytes, a NUL byte in a string, another ABI, an invalid mode or an empty
-// name.
-PolicyMetadata parse_loader_table(std::span<const std::uint8_t> bytes);
+// name. The exact paths view `bytes` when `storage` keeps them alive, else they are copied.
+PolicyMetadata parse_loader_table(std::span<const std::uint8_t> bytes, std::shared_ptr<const void> storage = nullptr);
 
 // Reads the metadata: the fast reader below when the text is in the subset krsiec writes, else
 // nlohmann (same result for valid JSON, its precise message for invalid JSON).

@@ -42,14 +42,17 @@ struct PolicyMetadata {
   struct InodePath {
     std::uint32_t table;
     std::uint32_t bit;
-    std::string_view path;  // into inode_path_text
+    std::string_view path;  // into what inode_path_storage keeps alive (not NUL-terminated)
   };
   std::vector<InodePath> inode_paths;  // exact rule paths whose inodes are resolved at load
-  // The texts of inode_paths, in one allocation (~14,000 paths at 10,000 rules), shared by copies.
-  std::shared_ptr<const std::string> inode_path_text;
-  // Sets inode_paths (and inode_path_text) to these, their texts copied into one allocation
-  // (`paths` may view anything alive during the call).
+  // Keeps the texts of inode_paths alive, shared by copies: one allocation they were copied into,
+  // or the policy object's bytes they view (~14,000 paths at 10,000 rules).
+  std::shared_ptr<const void> inode_path_storage;
+  // Sets inode_paths to these, their texts copied into one allocation (`paths` may view anything
+  // alive during the call).
   void set_inode_paths(std::span<const InodePath> paths);
+  // Sets inode_paths to these views, which `storage` keeps alive (no copy).
+  void borrow_inode_paths(std::vector<InodePath> paths, std::shared_ptr<const void> storage);
   void set_inode_paths(const std::vector<std::tuple<std::uint32_t, std::uint32_t, std::string>>& paths);
   std::size_t rule_count = 0;          // entries of the rule table
   // The rule table as the JSON has it: texts only with RuleText::keep; empty when the metadata came
