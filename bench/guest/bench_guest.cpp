@@ -46,7 +46,8 @@
 //   KRSIE-BENCH progstat op=OP cond=NAME size=N backend=B prog=NAME runs=N ns=T
 //   KRSIE-BENCH pinload size=N backend=B ms=X verify_ms=X fill_ms=X attach_ms=X
 //   KRSIE-BENCH replace size=N backend=B rep=K total_ms=X prepare_ms=X publish_ms=X switch_ms=X
-//               sync_ms=X cleanup_ms=X entries=E
+//               sync_ms=X cleanup_ms=X entries=E read_ms=X open_ms=X purge_ms=X rewrite_ms=X
+//               programs_ms=X write_ms=X copy_ms=X
 //   KRSIE-BENCH error TEXT
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -402,11 +403,11 @@ struct Bench {
     for (int rep = 0; rep < opt.replace_reps; ++rep) {
       runtime::ReplaceResult r = runtime::replace_policy(paths, {l.name, p.path, std::nullopt, std::nullopt});
       std::printf("KRSIE-BENCH replace %s rep=%d total_ms=%.2f prepare_ms=%.2f publish_ms=%.2f switch_ms=%.3f "
-                  "sync_ms=%.2f cleanup_ms=%.2f entries=%zu read_ms=%.2f open_ms=%.2f purge_ms=%.2f programs_ms=%.2f "
-                  "write_ms=%.2f copy_ms=%.2f\n",
+                  "sync_ms=%.2f cleanup_ms=%.2f entries=%zu read_ms=%.2f open_ms=%.2f purge_ms=%.2f rewrite_ms=%.2f "
+                  "programs_ms=%.2f write_ms=%.2f copy_ms=%.2f\n",
                   p.label().c_str(), rep, r.total_ms, r.prepare_ms, r.publish_ms, r.switch_ms, r.sync_ms, r.cleanup_ms,
-                  r.entries_written, r.steps.read_ms, r.steps.open_ms, r.steps.purge_ms, r.steps.programs_ms,
-                  r.steps.write_ms, r.steps.copy_ms);
+                  r.entries_written, r.steps.read_ms, r.steps.open_ms, r.steps.purge_ms, r.steps.rewrite_ms,
+                  r.steps.programs_ms, r.steps.write_ms, r.steps.copy_ms);
       std::fflush(stdout);
       for (const std::string& w : r.warnings) fail.error("replace warning: " + w);
     }

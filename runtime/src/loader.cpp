@@ -145,6 +145,9 @@ Opened open_loaded(const LoaderPaths& paths, const std::string& name) {
 
 std::string object_file(unsigned gen) { return "policy.g" + std::to_string(gen & 1) + ".o"; }
 
+// The file `replace` copies a new object into, overwritten in place (docs/loader.md).
+constexpr const char* k_spare_object = "policy.spare.o";
+
 std::vector<std::uint64_t> target_ids(const std::vector<TargetRecord>& targets) {
   std::vector<std::uint64_t> ids;
   for (const TargetRecord& t : targets) ids.push_back(t.id);
@@ -342,6 +345,11 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
   state.template_digest = object->code_digest();
   state.backend = backend_of(policy.meta);
   write_file_atomic(stage_state + "/" + object_file(0), policy.elf);
+  // Two more copies for replacements to overwrite in place (docs/loader.md, "Pins and state"):
+  // generation 1's file (no generation 1 yet: state.json names none) and the spare. Without them
+  // the first two replacements would allocate (and later free) the pages of a whole object.
+  write_file_atomic(stage_state + "/" + object_file(1), policy.elf);
+  write_file_atomic(stage_state + "/" + k_spare_object, policy.elf);
   write_state(stage_state, state);
 
   if (rename(stage_pins.c_str(), pin_dir.c_str()) != 0)
@@ -393,7 +401,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     take_lock();
     // Under the lock: one name will do. After a replacement it holds the object replaced two
     // switches ago (StagedCopy::commit exchanges), whose pages the next copy overwrites.
-    staged.emplace(request.object_path, paths.state_dir(request.name) + "/policy.spare.o");
+    staged.emplace(request.object_path, paths.state_dir(request.name) + "/" + k_spare_object);
     try {
       policy = PolicyObject::parse(staged->mapping(), staged->bytes(), RuleText::skip);  // texts: for events
     } catch (const RuntimeError& e) {
@@ -514,6 +522,15 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   if (!problems.empty())
     throw refused("it does not fit the maps sized when the policy was loaded:\n  " + joined(problems, "\n  ") +
                   "\nload with a larger --headroom (after unload) to make room for bigger replacements");
+  step_done(steps.purge_ms);
+  // `next`'s entries rewritten and its exact paths resolved while the grace period still runs.
+  PolicyMaps::PreparedGeneration prepared;
+  try {
+    prepared = maps.prepare_generation(policy, next);
+  } catch (const RuntimeError& e) {
+    throw refused(e.what());
+  }
+  step_done(steps.rewrite_ms);
   // Nothing of `next` is touched before every program run that may read it has ended.
   auto t_wait = Clock::now();
   try {
@@ -532,8 +549,9 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   } catch (const RuntimeError& e) {
     throw refused(e.what());
   }
-  step_done(steps.purge_ms);
-  steps.purge_ms -= result.sync_ms;
+  double purged_ms = 0;
+  step_done(purged_ms);
+  steps.purge_ms += purged_ms - result.sync_ms;
 
   std::set<std::string> attached(loaded.links.begin(), loaded.links.end());
   std::vector<std::string> new_programs;
@@ -580,7 +598,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
       for (const std::string& p : new_programs) new_links.push_back(extra->attach(p));
     }
     step_done(steps.programs_ms);
-    maps.write_generation(policy, next);
+    maps.write_generation(prepared);
     result.entries_written = policy.records.size() + policy.meta.inode_paths.size();
     maps.add_targets(target_ids(targets), next);
     krsie_config config = maps.config();  // target_levels: widened by add_targets to both generations
@@ -967,7 +985,8 @@ std::string replace_result_json(const ReplaceResult& r) {
   j["timings_ms"] = {{"prepare", r.prepare_ms}, {"publish", r.publish_ms}, {"switch", r.switch_ms},
                      {"sync", r.sync_ms},       {"cleanup", r.cleanup_ms}, {"total", r.total_ms}};
   j["prepare_steps_ms"] = {{"read", r.steps.read_ms},         {"open", r.steps.open_ms},
-                           {"purge", r.steps.purge_ms},       {"programs", r.steps.programs_ms},
+                           {"purge", r.steps.purge_ms},       {"rewrite", r.steps.rewrite_ms},
+                           {"programs", r.steps.programs_ms},
                            {"write", r.steps.write_ms},       {"copy", r.steps.copy_ms}};
   j["targets"] = targets_json(r.targets);
   j["attached"] = r.attached;

@@ -71,58 +71,66 @@ void PolicyMaps::write_config(const krsie_config& config) {
   at("krsie_config").put(zero, config);
 }
 
-void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
+void PolicyMaps::PreparedGeneration::Batch::add(const MapAbi& abi, std::span<const std::uint8_t> key,
+                                                std::span<const std::uint8_t> value, unsigned g, DfaHalves h) {
+  const std::size_t k = keys.size(), v = values.size();
+  keys.insert(keys.end(), key.begin(), key.end());
+  values.insert(values.end(), value.begin(), value.end());
+  rewrite_for_generation(abi, std::span(keys).subspan(k), std::span(values).subspan(v), g, h);
+  ++count;
+}
+
+PolicyMaps::PreparedGeneration PolicyMaps::prepare_generation(const PolicyObject& policy, unsigned gen) {
   DfaHalves half = dfa_halves();
+  PreparedGeneration out;
+  out.by_kind.resize(k_map_kinds);
   // Keys and values per map, concatenated as BPF_MAP_UPDATE_BATCH takes them, each record
   // rewritten for `gen` where it lands in the buffers.
-  struct Batch {
-    Bytes keys, values;
-    std::size_t count = 0;
-    void add(const MapAbi& abi, std::span<const std::uint8_t> key, std::span<const std::uint8_t> value, unsigned g,
-             DfaHalves h) {
-      const std::size_t k = keys.size(), v = values.size();
-      keys.insert(keys.end(), key.begin(), key.end());
-      values.insert(values.end(), value.begin(), value.end());
-      rewrite_for_generation(abi, std::span(keys).subspan(k), std::span(values).subspan(v), g, h);
-      ++count;
-    }
-  };
-  std::array<Batch, k_map_kinds> by_kind;
+  auto& by_kind = out.by_kind;
   std::array<std::size_t, k_map_kinds> records_of{};
   for (const RecordView& r : policy.records) ++records_of[static_cast<std::size_t>(r.abi->kind)];
   for (const MapAbi& m : generic_maps()) {
-    Batch& b = by_kind[static_cast<std::size_t>(m.kind)];
+    PreparedGeneration::Batch& b = by_kind[static_cast<std::size_t>(m.kind)];
     b.keys.reserve(records_of[static_cast<std::size_t>(m.kind)] * m.key_size);
     b.values.reserve(records_of[static_cast<std::size_t>(m.kind)] * m.value_size);
   }
   // The automaton arrays, when the kernel lets them be mapped (BPF_F_MMAPABLE), are written as
   // memory: ~700 instructions per element through BPF_MAP_UPDATE_BATCH, a copy here.
-  auto mapped = [&](MapKind kind) -> const MappedValues* {
+  auto mapped = [&](MapKind kind, PreparedGeneration::Direct& d) {
     const char* name = kind == MapKind::dfa_trans ? "krsie_dfa_trans" : "krsie_dfa_states";
-    return has(name) ? at(name).values_mapped() : nullptr;
+    d.to = has(name) ? at(name).values_mapped() : nullptr;
+    d.size = map_abi(name)->value_size;
+    if (d.to && d.size <= d.to->stride()) {
+      d.index.reserve(records_of[static_cast<std::size_t>(kind)]);
+      d.values.reserve(records_of[static_cast<std::size_t>(kind)] * d.size);
+    } else {
+      d.to = nullptr;
+    }
   };
-  const MappedValues* trans = mapped(MapKind::dfa_trans);
-  const MappedValues* states = mapped(MapKind::dfa_states);
-  std::array<std::uint8_t, 64> key_buf, value_buf;
+  mapped(MapKind::dfa_trans, out.trans);
+  mapped(MapKind::dfa_states, out.states);
+  std::array<std::uint8_t, 64> key_buf;
   for (const RecordView& r : policy.records) {
     if (r.abi->kind == MapKind::config) continue;  // the loader owns the configuration
-    const MappedValues* direct = r.abi->kind == MapKind::dfa_trans ? trans : r.abi->kind == MapKind::dfa_states ? states : nullptr;
-    if (!direct || r.key.size() > key_buf.size() || r.value.size() > value_buf.size() || r.value.size() > direct->stride()) {
+    PreparedGeneration::Direct* direct =
+        r.abi->kind == MapKind::dfa_trans ? &out.trans : r.abi->kind == MapKind::dfa_states ? &out.states : nullptr;
+    if (!direct || !direct->to || r.key.size() > key_buf.size() || r.value.size() != direct->size) {
       by_kind[static_cast<std::size_t>(r.abi->kind)].add(*r.abi, r.key, r.value, gen, half);
       continue;
     }
-    std::span<std::uint8_t> key(key_buf.data(), r.key.size()), value(value_buf.data(), r.value.size());
+    std::span<std::uint8_t> key(key_buf.data(), r.key.size());
     std::copy(r.key.begin(), r.key.end(), key.begin());
-    std::copy(r.value.begin(), r.value.end(), value.begin());
-    rewrite_for_generation(*r.abi, key, value, gen, half);
+    const std::size_t v = direct->values.size();
+    direct->values.insert(direct->values.end(), r.value.begin(), r.value.end());
+    rewrite_for_generation(*r.abi, key, std::span(direct->values).subspan(v), gen, half);
     std::uint32_t index;
     std::memcpy(&index, key.data(), sizeof index);
-    if (index >= direct->count())
+    if (index >= direct->to->count())
       throw RuntimeError(ErrorKind::bad_object,
                          "policy object record of map " + std::string(r.abi->name) + " has index " + std::to_string(index) +
-                             ", beyond the map's " + std::to_string(direct->count()) + " entries",
+                             ", beyond the map's " + std::to_string(direct->to->count()) + " entries",
                          EINVAL);
-    std::copy(value.begin(), value.end(), direct->at(index).begin());
+    direct->index.push_back(index);
   }
   // Inodes of exact rule paths, as they exist now (missing files are matched by path alone).
   std::map<std::tuple<std::uint64_t, std::uint64_t, std::uint32_t>, std::uint64_t> inode_masks;
@@ -141,13 +149,21 @@ void PolicyMaps::write_generation(const PolicyObject& policy, unsigned gen) {
     krsie_inode_set_key key{std::get<0>(k), std::get<1>(k), std::get<2>(k), 0};
     by_kind[static_cast<std::size_t>(MapKind::inodes)].add(inodes, as_bytes(key), as_bytes(mask), gen, half);
   }
+  return out;
+}
+
+void PolicyMaps::write_generation(const PreparedGeneration& prepared) {
+  if (prepared.by_kind.size() != k_map_kinds) throw RuntimeError("internal error: a generation written without being prepared", EINVAL);
+  for (const PreparedGeneration::Direct* d : {&prepared.trans, &prepared.states})
+    for (std::size_t i = 0; i < d->index.size(); ++i)
+      std::memcpy(d->to->at(d->index[i]).data(), d->values.data() + i * d->size, d->size);
   // Hook configurations last: a hook becomes used in this generation only once its rules,
   // automata and sets are all in place (matters for the in-process loader, which has no switch).
   for (const MapAbi& m : generic_maps()) {
-    Batch& b = by_kind[static_cast<std::size_t>(m.kind)];
+    const PreparedGeneration::Batch& b = prepared.by_kind[static_cast<std::size_t>(m.kind)];
     if (m.kind != MapKind::hooks && b.count) at(std::string(m.name)).update_batch(b.keys, b.values, b.count);
   }
-  Batch& hooks = by_kind[static_cast<std::size_t>(MapKind::hooks)];
+  const PreparedGeneration::Batch& hooks = prepared.by_kind[static_cast<std::size_t>(MapKind::hooks)];
   if (hooks.count) at("krsie_hooks").update_batch(hooks.keys, hooks.values, hooks.count);
 }
 

@@ -69,9 +69,10 @@ struct ReplaceResult {
   struct PrepareSteps {
     double read_ms = 0;      // reading and checking the new object
     double open_ms = 0;      // the lock, the pinned maps and state, targets, the kernel probe
-    double purge_ms = 0;     // listing the keys of both generations, purging `next`, the fit check
+    double purge_ms = 0;     // listing the keys of both generations, the fit check, purging `next`
+    double rewrite_ms = 0;   // `next`'s entries rewritten, exact paths resolved (before the wait)
     double programs_ms = 0;  // loading and attaching programs the old policy did not use
-    double write_ms = 0;     // writing `next`'s entries (exact paths resolved), targets, enforce bit
+    double write_ms = 0;     // writing `next`'s entries, targets, enforce bit
     double copy_ms = 0;      // pinning new links, keeping the object in the state directory
   } steps;
   double publish_ms = 0;  // grace period ordering the new generation before the switch

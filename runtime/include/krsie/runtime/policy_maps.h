@@ -17,6 +17,7 @@
 namespace krsie::runtime {
 
 struct PolicyObject;
+struct MapAbi;
 
 // The slots of krsie_config.target_ids for the target ids `ids`: slots holding an id of `ids`
 // keep it, the others are emptied (0), and the ids not yet in a slot fill empty slots in order.
@@ -57,9 +58,32 @@ class PolicyMaps {
   unsigned generation() const { return config().generation & 1; }
   bool enforcing(unsigned gen) const { return (config().enforce >> (gen & 1)) & 1; }
 
-  // Writes generation `gen` of `policy`: its records rewritten for `gen` (not its config) and the
-  // inodes of its exact rule paths as they exist now. Entries of other generations are untouched.
-  void write_generation(const PolicyObject& policy, unsigned gen);
+  // Generation `gen` of `policy`, ready to be written: its records rewritten for `gen` (not its
+  // config) and the inodes of its exact rule paths as they exist now. Preparing reads the policy
+  // and the file system and touches no map entry (it may map the automaton arrays), so that a
+  // replacement prepares `next` while the grace period that guards `next` still runs.
+  struct PreparedGeneration {
+    // Keys and values of one map, concatenated as BPF_MAP_UPDATE_BATCH takes them.
+    struct Batch {
+      Bytes keys, values;
+      std::size_t count = 0;
+      void add(const MapAbi& abi, std::span<const std::uint8_t> key, std::span<const std::uint8_t> value, unsigned g,
+               DfaHalves h);
+    };
+    std::vector<Batch> by_kind;  // by MapKind
+    // Elements of a mapped automaton array (when `to` is set): values.size() / size of them.
+    struct Direct {
+      const MappedValues* to = nullptr;
+      std::size_t size = 0;
+      std::vector<std::uint32_t> index;
+      Bytes values;
+    };
+    Direct trans, states;
+  };
+  PreparedGeneration prepare_generation(const PolicyObject& policy, unsigned gen);
+  // Writes a prepared generation. Entries of other generations are untouched.
+  void write_generation(const PreparedGeneration& prepared);
+  void write_generation(const PolicyObject& policy, unsigned gen) { write_generation(prepare_generation(policy, gen)); }
   // The keys of every per-generation hash and LPM map, by generation: one listing serves a
   // replacement's purge of `next`, its fit check and, after the switch, the purge of `cur` (whose
   // entries nothing changes meanwhile: only the krsie-load holding the lock writes them, and it
