@@ -99,12 +99,17 @@ std::string hex(const std::vector<std::uint8_t>& b) {
 template <typename Set>
 struct SetTable {
   std::vector<Set> sets;
-  std::optional<std::uint32_t> bit(const Set& s) {
+  std::vector<std::vector<std::uint32_t>> rules;  // per set: the rules that test it (diagnostics)
+  std::optional<std::uint32_t> bit(const Set& s, std::optional<std::uint32_t> rule_id = std::nullopt) {
     auto it = std::find(sets.begin(), sets.end(), s);
-    if (it != sets.end()) return static_cast<std::uint32_t>(it - sets.begin());
-    if (sets.size() >= 64) return std::nullopt;
-    sets.push_back(s);
-    return static_cast<std::uint32_t>(sets.size() - 1);
+    std::uint32_t b = static_cast<std::uint32_t>(it - sets.begin());
+    if (it == sets.end()) {
+      if (sets.size() >= 64) return std::nullopt;
+      sets.push_back(s);
+      rules.emplace_back();
+    }
+    if (rule_id && (rules[b].empty() || rules[b].back() != *rule_id)) rules[b].push_back(*rule_id);
+    return b;
   }
 };
 
@@ -137,6 +142,19 @@ class Lowering {
     for (const pir::RuleInfo& info : policy_.rule_table)
       if (info.id == rule_id && !info.origins.empty()) return info.origins.front();
     return policy_.origin;
+  }
+
+  // The origin of rule `rule_id` whose source names `pattern` (merged rules have several
+  // origins): the first that has it as a string literal, else the rule's first origin.
+  SourceRange origin_naming(std::uint32_t rule_id, const std::string& pattern) const {
+    const std::string quoted = "\"" + pattern + "\"";
+    for (const pir::RuleInfo& info : policy_.rule_table)
+      if (info.id == rule_id)
+        for (const SourceRange& o : info.origins)
+          if (o.file && o.end <= o.file->text().size() &&
+              std::string_view(o.file->text()).substr(o.begin, o.end - o.begin).find(quoted) != std::string_view::npos)
+            return o;
+    return origin_of(rule_id);
   }
 
   void error(std::uint32_t rule_id, const std::string& message) {
@@ -198,7 +216,7 @@ class Lowering {
       case pir::Matcher::Kind::path_set: {
         std::optional<std::uint32_t> bit;
         if (c.field == "exe") {
-          bit = hs.exe.bit(c.matcher.paths);
+          bit = hs.exe.bit(c.matcher.paths, rule_id);
           hs.conf.needs_exe = 1;
         } else {
           if (!hs.path_slot.count(*idx)) {
@@ -214,7 +232,7 @@ class Lowering {
             }
             hs.path_slot[*idx] = slot;
           }
-          bit = hs.paths[*idx].bit(c.matcher.paths);
+          bit = hs.paths[*idx].bit(c.matcher.paths, rule_id);
         }
         if (!bit) {
           error(rule_id, "generic backend: more than 64 distinct path sets on " + std::string(hs.hook->name) + "." + c.field);
@@ -284,7 +302,7 @@ class Lowering {
       e.err = r.err;
       e.nconstraints = static_cast<std::uint8_t>(r.constraints.size());
       if (r.subject) {
-        auto bit = hs.exe.bit(r.subject->paths);
+        auto bit = hs.exe.bit(r.subject->paths, r.id);
         if (!bit) {
           error(r.id, "generic backend: more than 64 distinct `from` subjects in hook " + h.name);
           continue;
@@ -466,15 +484,92 @@ class Lowering {
     }
   }
 
+  // An automaton that does not compile (too large), reported at the rules to blame: the globs
+  // with the most wildcard components are compiled alone (exact paths and subtrees arrive
+  // minimal, and are not suspects); a glob that fails alone is reported at every rule that names
+  // it, once even when companion hooks share it. When none fails alone, the globs fail together:
+  // reported at the first rule, with the others as notes.
+  void report_dfa_failure(const std::string& what, const SetTable<std::vector<pir::PathPattern>>& table,
+                          const std::string& err) {
+    failed_ = true;
+    const std::string hint =
+        "name the directories instead of '*' components, or use a subtree (\"/dir/**\") where it means the same";
+    std::vector<std::pair<std::uint32_t, const pir::PathPattern*>> globs;  // (rule, pattern), each once
+    bool blamed = false;
+    for (std::size_t i = 0; i < table.sets.size(); ++i)
+      for (const pir::PathPattern& p : table.sets[i]) {
+        if (p.kind != pir::PathPattern::Kind::glob) continue;
+        for (std::uint32_t rule : table.rules[i])
+          if (std::none_of(globs.begin(), globs.end(), [&](const auto& g) { return g.first == rule && g.second->text == p.text; }))
+            globs.push_back({rule, &p});
+      }
+    // Compiling a glob alone can take seconds when it is the culprit: only the k_suspects globs
+    // with the most wildcard components are tried (deterministic, unlike a time budget).
+    constexpr std::size_t k_suspects = 3;
+    auto wildcards = [](const std::string& text) {
+      std::size_t n = 0;
+      for (std::size_t at = 0; at < text.size();) {
+        std::size_t end = text.find('/', at + 1);
+        std::string_view c = std::string_view(text).substr(at, (end == std::string::npos ? text.size() : end) - at);
+        n += c.find_first_of("*?[") != std::string_view::npos;
+        at = end == std::string::npos ? text.size() : end;
+      }
+      return n;
+    };
+    std::vector<std::string> suspects;
+    for (const auto& g : globs)
+      if (std::find(suspects.begin(), suspects.end(), g.second->text) == suspects.end()) suspects.push_back(g.second->text);
+    std::stable_sort(suspects.begin(), suspects.end(),
+                     [&](const std::string& a, const std::string& b) { return wildcards(a) > wildcards(b); });
+    const std::size_t unchecked = suspects.size() > k_suspects ? suspects.size() - k_suspects : 0;
+    if (unchecked) suspects.resize(k_suspects);
+    auto& alone = dfa_alone_;  // glob -> its own error ("" when it compiles alone)
+    for (const auto& [rule, p] : globs) {
+      if (std::find(suspects.begin(), suspects.end(), p->text) == suspects.end()) continue;
+      if (!alone.count(p->text)) {
+        std::string e;
+        alone[p->text] = compile_reverse_dfa({PathSet{{*p}}}, &e) ? std::string() : e;
+      }
+      if (alone[p->text].empty()) continue;
+      blamed = true;
+      SourceRange at = origin_naming(rule, p->text);
+      // Once per source rule and glob: companion hooks (file_open, path_link, ...) share them.
+      if (reported_dfa_.insert({at.file, at.begin, p->text}).second) {
+        auto builder = diags_.error(at, "path pattern \"" + p->text + "\" does not compile: " + alone[p->text]);
+        if (unchecked)
+          builder.note(policy_.origin, std::to_string(unchecked) + " other globs of " + what +
+                                           " were not compiled alone (only the " + std::to_string(k_suspects) +
+                                           " with the most wildcard components are)");
+        builder.hint(hint);
+      }
+    }
+    if (blamed) return;
+    // Together: once per source rule of the first glob and error.
+    SourceRange first = globs.empty() ? policy_.origin : origin_naming(globs.front().first, globs.front().second->text);
+    if (!reported_dfa_.insert({first.file, first.begin, "together: " + err}).second) return;
+    auto builder = diags_.error(first, "the path patterns of " + what + " do not compile together: " + err);
+    std::size_t shown = 0;
+    for (std::size_t g = 1; g < globs.size(); ++g) {
+      if (++shown > 8) {
+        builder.note(policy_.origin, std::to_string(globs.size() - g) + " more globs in the same automaton");
+        break;
+      }
+      builder.note(origin_naming(globs[g].first, globs[g].second->text),
+                   "glob \"" + globs[g].second->text + "\" is part of the same automaton");
+    }
+    builder.hint(hint);
+  }
+
   // Compiles one automaton and appends its states at `next_state_`; returns its start state.
-  std::uint32_t emit_dfa(const std::string& label, const std::vector<std::vector<pir::PathPattern>>& sets) {
+  std::uint32_t emit_dfa(const std::string& what, const std::string& label,
+                         const SetTable<std::vector<pir::PathPattern>>& table) {
+    const auto& sets = table.sets;
     std::vector<PathSet> input;
     for (const auto& s : sets) input.push_back(PathSet{s});
     std::string err;
     auto dfa = compile_reverse_dfa(input, &err);
     if (!dfa) {
-      failed_ = true;
-      diags_.error(policy_.origin, "generic backend: path patterns of " + label + " do not compile: " + err);
+      report_dfa_failure(what, table, err);
       return KRSIE_DFA_DEAD;
     }
     std::uint32_t base = next_state_;
@@ -510,7 +605,8 @@ class Lowering {
       for (auto& d : hs.conf.dfa) d = KRSIE_DFA_DEAD;
       hs.conf.exe_dfa = KRSIE_DFA_DEAD;
       for (auto& [field, slot] : hs.path_slot) {
-        hs.conf.dfa[slot] = emit_dfa(std::string(hs.hook->name) + ".f" + std::to_string(field), hs.paths[field].sets);
+        hs.conf.dfa[slot] = emit_dfa("the " + std::string(hs.hook->fields.at(field).name) + " field of hook " + std::string(hs.hook->name),
+                                     std::string(hs.hook->name) + ".f" + std::to_string(field), hs.paths[field]);
         const auto& sets = hs.paths[field].sets;
         for (std::uint32_t bit = 0; bit < sets.size(); ++bit)
           for (const pir::PathPattern& p : sets[bit])
@@ -520,7 +616,9 @@ class Lowering {
                                   std::to_string(bit) + " \"" + p.text + "\"");
             }
       }
-      if (!hs.exe.sets.empty()) hs.conf.exe_dfa = emit_dfa(std::string(hs.hook->name) + ".exe", hs.exe.sets);
+      if (!hs.exe.sets.empty())
+        hs.conf.exe_dfa = emit_dfa("the executables (`from`) of hook " + std::string(hs.hook->name),
+                                   std::string(hs.hook->name) + ".exe", hs.exe);
       emit_sets(hs);
       // Fields with string or address sets: the programs look only these up (set_tested).
       hs.conf.sets = 0;
@@ -554,6 +652,8 @@ class Lowering {
   std::uint32_t next_state_ = 0;
   CombPacker packer_;  // transition slots of every automaton of the policy
   bool failed_ = false;
+  std::set<std::tuple<const SourceFile*, std::uint32_t, std::string>> reported_dfa_;  // automaton errors given
+  std::map<std::string, std::string> dfa_alone_;  // glob -> its error when compiled alone ("" none)
 };
 
 }  // namespace
