@@ -241,10 +241,10 @@ void wait_for_running_programs() {
 }
 
 BackgroundGracePeriod::BackgroundGracePeriod() {
-  std::atomic<bool> running{false};
-  thread_ = std::thread([this, &running] {
-    running = true;
-    running.notify_one();
+  // A member, not a local: the thread may still notify after the wait below has seen the flag.
+  thread_ = std::thread([this] {
+    running_ = true;
+    running_.notify_one();
     try {
       wait_for_running_programs();
     } catch (...) {
@@ -253,7 +253,7 @@ BackgroundGracePeriod::BackgroundGracePeriod() {
   });
   // Until the thread runs: on a busy CPU the new thread could otherwise wait for the next
   // scheduler tick to start the grace period, and the overlap would shrink by that much.
-  running.wait(false);
+  running_.wait(false);
 }
 
 BackgroundGracePeriod::~BackgroundGracePeriod() {

@@ -193,7 +193,7 @@ std::map<std::string, std::uint32_t> PolicyMaps::GenerationKeys::counts(unsigned
   return out;
 }
 
-void PolicyMaps::purge_generation(unsigned gen, const GenerationKeys& listed, bool zero_transitions) {
+void PolicyMaps::purge_generation(unsigned gen, const GenerationKeys& listed) {
   gen &= 1;
   DfaHalves half = dfa_halves();
   for (auto& [name, map] : maps_) {
@@ -204,7 +204,7 @@ void PolicyMaps::purge_generation(unsigned gen, const GenerationKeys& listed, bo
     // written into this half, at base + byte for a byte its row does not have). Automaton
     // states are not: a generation's states are only reached from its own start states and
     // links, all below the count it writes.
-    if (name == "krsie_dfa_states" || (name == "krsie_dfa_trans" && !zero_transitions)) continue;
+    if (name == "krsie_dfa_states") continue;
     if (name == "krsie_hooks" || name == "krsie_dfa_trans") {
       std::uint32_t per_gen = name == "krsie_hooks" ? std::uint32_t{KRSIE_HOOK_MAX} : half.trans;
       std::uint32_t first = gen * per_gen;

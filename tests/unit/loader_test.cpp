@@ -441,6 +441,46 @@ std::vector<std::uint8_t> array_contents(const MapHandle& map) {
 
 // Maps pinned by an older krsie-load have automaton arrays without BPF_F_MMAPABLE: a replacement
 // writes and purges them through system calls, with the same result as through memory.
+// `replace` prepares `next` while program runs of the previous policy may still read it: preparing
+// must not touch a map entry; writing the prepared generation then does all of it.
+TEST(GenerationMaps, PreparingAGenerationTouchesNoMapEntry) {
+  std::string why_not;
+  std::optional<PolicyMaps> maps = real_maps(true, why_not);
+  if (!maps) GTEST_SKIP() << why_not;
+  TempDir dir;
+  PolicyObject p = PolicyObject::parse(make_object(dir, metadata(), serialize(small_records())), RuleText::skip);
+  maps->write_generation(p, 0);
+  auto snapshot = [&] {
+    std::vector<std::vector<std::uint8_t>> out;
+    for (const char* name : {"krsie_dfa_trans", "krsie_dfa_states", "krsie_hooks"}) out.push_back(array_contents(maps->at(name)));
+    return out;
+  };
+  auto before = snapshot();
+  auto counts_before = maps->list_generation_keys().counts(1);
+  PolicyMaps::PreparedGeneration prepared = maps->prepare_generation(p, 1);
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_EQ(maps->list_generation_keys().counts(1), counts_before);
+  maps->write_generation(prepared);
+  auto after = snapshot();
+  for (std::size_t i = 0; i < after.size(); ++i) EXPECT_NE(after[i], before[i]) << i;
+  EXPECT_EQ(maps->list_generation_keys().counts(1).at("krsie_rules"), 1u);
+  EXPECT_EQ(maps->list_generation_keys().counts(0), maps->list_generation_keys().counts(1));
+  EXPECT_THROW(maps->write_generation(PolicyMaps::PreparedGeneration{}), RuntimeError);
+}
+
+// The wait `replace` begins with the lock: it ends (no program runs here), reports how long it
+// blocked, and a wait never asked for is joined by the destructor.
+TEST(GracePeriod, ABackgroundWaitEndsAndCanBeLeft) {
+  std::string why_not;
+  if (!real_maps(false, why_not)) GTEST_SKIP() << why_not;
+  {
+    BackgroundGracePeriod g;
+    EXPECT_GE(g.wait(), 0.0);
+    EXPECT_GE(g.wait(), 0.0);  // joined once; a second wait returns at once
+  }
+  { BackgroundGracePeriod left; }
+}
+
 TEST(GenerationMaps, MappedAndBatchWritesOfTheAutomatonArraysAgree) {
   std::string why_not;
   std::optional<PolicyMaps> mapped = real_maps(true, why_not), batched = real_maps(false, why_not);

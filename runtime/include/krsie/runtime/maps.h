@@ -3,6 +3,7 @@
 // reopened from their bpffs pins by a later krsie-load. Raw bytes in, raw bytes out; the ABI
 // meaning of keys and values lives in generation.h.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -146,6 +147,7 @@ class BackgroundGracePeriod {
   double wait();
 
  private:
+  std::atomic<bool> running_{false};  // set by the thread once it runs
   std::thread thread_;
   std::exception_ptr error_;
 };

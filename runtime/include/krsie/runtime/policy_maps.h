@@ -85,9 +85,8 @@ class PolicyMaps {
   void write_generation(const PreparedGeneration& prepared);
   void write_generation(const PolicyObject& policy, unsigned gen) { write_generation(prepare_generation(policy, gen)); }
   // The keys of every per-generation hash and LPM map, by generation: one listing serves a
-  // replacement's purge of `next`, its fit check and, after the switch, the purge of `cur` (whose
-  // entries nothing changes meanwhile: only the krsie-load holding the lock writes them, and it
-  // writes `next`).
+  // replacement's fit check (`cur`'s counts) and its purge of `next` (nothing changes either
+  // generation meanwhile: only the krsie-load holding the lock writes them).
   struct GenerationKeys {
     std::map<std::string, std::array<std::vector<Bytes>, 2>> keys;
     // Entries of generation `gen` per map the loader sizes (not the automaton arrays).
@@ -98,9 +97,7 @@ class PolicyMaps {
   // automaton states are left: nothing of another generation reaches them).
   void purge_generation(unsigned gen) { purge_generation(gen, list_generation_keys()); }
   // The same with the keys listed before (the listing must still be current for `gen`).
-  // `zero_transitions` false leaves the transition half as it is: only for the cleanup after a
-  // switch, since every replacement purges its `next` half (zeroing it) before writing there.
-  void purge_generation(unsigned gen, const GenerationKeys& listed, bool zero_transitions = true);
+  void purge_generation(unsigned gen, const GenerationKeys& listed);
   // Entries of generation `gen` per map the loader sizes (not the automaton arrays).
   std::map<std::string, std::uint32_t> count_generation(unsigned gen) const { return list_generation_keys().counts(gen); }
 
