@@ -210,7 +210,10 @@ EventReader::EventReader(const LoaderPaths& paths, const std::optional<std::stri
       for (unsigned g = 0; g < 2; ++g) {
         if (state.objects[g].empty()) continue;
         try {
-          src->meta[g] = PolicyObject::parse(read_whole_file(paths.state_dir(n) + "/" + state.objects[g])).meta;
+          src->meta[g] = PolicyObject::parse(read_kept_object(paths.state_dir(n) + "/" + state.objects[g])).meta;
+          // Only the rule texts are needed: the exact paths view the whole object's bytes.
+          src->meta[g]->inode_paths.clear();
+          src->meta[g]->inode_path_storage.reset();
         } catch (const RuntimeError&) {
         }
       }

@@ -434,7 +434,9 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     // replacement whose programs are all attached loads nothing from the new template: when that
     // template is byte for byte the one of an object kept in the state directory (an object is
     // kept only after its template passed this check), the check is not repeated.
-    bool loads_nothing = backend_of(policy.meta) == "generic";
+    // (An object naming no programs is refused by the check: it must not look like one that
+    // loads nothing.)
+    bool loads_nothing = backend_of(policy.meta) == "generic" && !policy.meta.programs.empty();
     for (const std::string& p : policy.meta.programs)
       loads_nothing = loads_nothing && std::find(loaded.links.begin(), loaded.links.end(), p) != loaded.links.end();
     bool checked = false;
@@ -510,7 +512,11 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
       if (m.sized_by_loader && maps.has(std::string(m.name)))
         capacity[std::string(m.name)] = maps.at(std::string(m.name)).info().max_entries;
     problems = check_fit(listed.counts(cur), entry_counts(policy), capacity);
-    auto in_force = maps.targets();
+    // Targets of the generation in force: those only the retired generation (`next`) still
+    // marks are dropped by the purge below, before the new ones are added.
+    std::set<std::uint64_t> in_force;
+    for (const auto& [id, generations] : maps.targets())
+      if ((generations >> cur) & 1u) in_force.insert(id);
     std::size_t fresh = 0;
     for (const TargetRecord& t : targets) fresh += !in_force.count(t.id);
     if (in_force.size() + fresh > maps.at("krsie_targets").info().max_entries)
@@ -772,7 +778,7 @@ PolicyStatus policy_status(const LoaderPaths& paths, const std::string& name) {
   s.source = o.state.sources[s.generation];
   try {
     // The rule texts too: `events` needs them, and this is where an unreadable JSON shows.
-    PolicyObject obj = PolicyObject::parse(read_whole_file(s.state_dir + "/" + object_file(s.generation)), RuleText::keep);
+    PolicyObject obj = PolicyObject::parse(read_kept_object(s.state_dir + "/" + object_file(s.generation)), RuleText::keep);
     s.rules = obj.meta.rule_count;
   } catch (const RuntimeError& e) {
     s.problems.push_back(std::string("metadata of the rules in force is unreadable: ") + e.what());

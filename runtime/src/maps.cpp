@@ -219,24 +219,37 @@ int possible_cpus() {
   return n;
 }
 
+namespace {
+
+// The map-in-map that wait_for_running_programs() updates, and its inner map.
+struct GracePeriodMaps {
+  Fd inner, outer;
+};
+
+GracePeriodMaps grace_period_maps() {
+  GracePeriodMaps m;
+  int in = bpf_map_create(BPF_MAP_TYPE_ARRAY, "krsie_sync_in", 4, 4, 1, nullptr);
+  if (in < 0) throw RuntimeError(describe_errno("creating the grace-period map", errno), errno);
+  m.inner = Fd(in);
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = static_cast<__u32>(m.inner.get()));
+  int out = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "krsie_sync", 4, 4, 1, &opts);
+  if (out < 0) throw RuntimeError(describe_errno("creating the grace-period map", errno), errno);
+  m.outer = Fd(out);
+  return m;
+}
+
+}  // namespace
+
 void wait_for_running_programs() {
   // The kernel calls synchronize_rcu() after every update of a map-in-map (so that user space
   // knows no program still uses the old inner map). Non-sleepable BPF-LSM programs run inside an
   // RCU read-side section, so when the update returns, every program run that began before it
-  // has ended.
-  static Fd inner, outer;
-  if (!outer) {
-    int in = bpf_map_create(BPF_MAP_TYPE_ARRAY, "krsie_sync_in", 4, 4, 1, nullptr);
-    if (in < 0) throw RuntimeError(describe_errno("creating the grace-period map", errno), errno);
-    inner = Fd(in);
-    LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = static_cast<__u32>(inner.get()));
-    int out = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "krsie_sync", 4, 4, 1, &opts);
-    if (out < 0) throw RuntimeError(describe_errno("creating the grace-period map", errno), errno);
-    outer = Fd(out);
-  }
+  // has ended. The maps are created once per process (a thread-safe static: a failed creation is
+  // tried again by the next call).
+  static const GracePeriodMaps maps = grace_period_maps();
   __u32 zero = 0;
-  __u32 value = static_cast<__u32>(inner.get());
-  if (bpf_map_update_elem(outer.get(), &zero, &value, BPF_ANY) != 0)
+  __u32 value = static_cast<__u32>(maps.inner.get());
+  if (bpf_map_update_elem(maps.outer.get(), &zero, &value, BPF_ANY) != 0)
     throw RuntimeError(describe_errno("waiting for running BPF programs", errno), errno);
 }
 

@@ -212,18 +212,18 @@ MappedFile::MappedFile(const std::string& path) {
   bytes_ = std::span(static_cast<const std::uint8_t*>(base), size);
 }
 
-std::vector<std::uint8_t> read_whole_file(const std::string& path, const char* failure) {
-  // read(2) in large chunks: an istreambuf_iterator costs ~15 instructions per byte (50 M for a
-  // 10,000-rule policy object).
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throw RuntimeError(describe_errno(failure + (" " + path), errno), errno);
+namespace {
+
+// Everything `fd` has left, read(2) in large chunks: an istreambuf_iterator costs ~15
+// instructions per byte (50 M for a 10,000-rule policy object).
+std::vector<std::uint8_t> read_fd(int fd, const std::string& path, const char* failure) {
   struct stat st{};
   std::vector<std::uint8_t> out;
-  if (fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size) + 65536);
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) out.reserve(static_cast<std::size_t>(st.st_size) + 65536);
   std::size_t done = 0;
   for (;;) {
     if (out.size() - done < 65536) out.resize(std::max<std::size_t>(done + 65536, out.capacity()));
-    ssize_t n = read(fd.get(), out.data() + done, out.size() - done);
+    ssize_t n = read(fd, out.data() + done, out.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw RuntimeError(describe_errno(failure + (" " + path), errno), errno);
@@ -233,6 +233,32 @@ std::vector<std::uint8_t> read_whole_file(const std::string& path, const char* f
   }
   out.resize(done);
   return out;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> read_whole_file(const std::string& path, const char* failure) {
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw RuntimeError(describe_errno(failure + (" " + path), errno), errno);
+  return read_fd(fd.get(), path, failure);
+}
+
+std::vector<std::uint8_t> read_kept_object(const std::string& path) {
+  auto same = [](const struct stat& a, const struct stat& b) {
+    return a.st_ino == b.st_ino && a.st_dev == b.st_dev && a.st_size == b.st_size &&
+           a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+           a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+  };
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat before{}, after{};
+    if (!fd || fstat(fd.get(), &before) != 0) throw RuntimeError(describe_errno("cannot read " + path, errno), errno);
+    std::vector<std::uint8_t> bytes = read_fd(fd.get(), path, "cannot read");
+    struct stat now{};
+    if (fstat(fd.get(), &after) == 0 && same(before, after) && stat(path.c_str(), &now) == 0 && same(before, now))
+      return bytes;
+  }
+  throw RuntimeError(path + " kept changing while it was read (replacements in progress?)", EAGAIN);
 }
 
 void write_file_atomic(const std::string& path, std::span<const std::uint8_t> bytes) {

@@ -334,11 +334,11 @@ TEST(LoaderTable, LoadAndReplaceReadTheTableNotTheJson) {
   EXPECT_EQ(p.meta.inode_paths[0].bit, 1u);
   EXPECT_EQ(p.meta.inode_paths[0].path, "/etc/a b");
   EXPECT_EQ(p.meta.inode_paths[1].path, "/nonexistent/krsie-unit");
-  // The texts are NUL-terminated in one shared buffer: copies of the metadata keep them.
+  // The texts are views into the object's bytes, which copies of the metadata keep alive.
   PolicyMetadata copy = p.meta;
   p = PolicyObject{};
   EXPECT_EQ(copy.inode_paths[0].path, "/etc/a b");
-  EXPECT_EQ(copy.inode_paths[0].path.data()[copy.inode_paths[0].path.size()], '\0');
+  EXPECT_EQ(copy.inode_paths[1].path, "/nonexistent/krsie-unit");
   p = PolicyObject::parse(make_object_v2(dir, "{ not json", loader_table_bytes()), RuleText::skip);
   EXPECT_EQ(p.records.size(), small_records().size());
   EXPECT_NO_THROW(p.check_template());
@@ -886,6 +886,23 @@ TEST(LoaderState, AStagedCopyIsWhatWasReadAndStays) {
     EXPECT_TRUE(std::equal(mapped.records[i].value.begin(), mapped.records[i].value.end(), read.records[i].value.begin()));
   }
   EXPECT_NO_THROW(mapped.check_template());
+}
+
+// `show` and `events` read kept objects without the lock: what they get is a whole file.
+TEST(LoaderState, AKeptObjectIsReadWhole) {
+  TempDir dir;
+  std::vector<std::uint8_t> content(200000);
+  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<std::uint8_t>(i * 7 + 5);
+  write(dir / "g0.o", content);
+  EXPECT_EQ(read_kept_object(dir / "g0.o"), content);
+  write(dir / "empty.o", {});
+  EXPECT_TRUE(read_kept_object(dir / "empty.o").empty());
+  try {
+    read_kept_object(dir / "missing.o");
+    ADD_FAILURE() << "a missing file was read";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot read " + (dir / "missing.o")), std::string::npos) << e.what();
+  }
 }
 
 // `replace` stages into one file under the lock: a commit exchanges it with the object it

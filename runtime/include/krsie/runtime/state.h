@@ -98,6 +98,11 @@ class StagedCopy {
   bool committed_ = false;
 };
 std::vector<std::uint8_t> read_whole_file(const std::string& path, const char* failure = "cannot read");
+// read_whole_file of an object kept in a state directory, by a command that does not hold the
+// lock (`show`, `events`): a replacement may exchange the file away and a later one overwrite it
+// in place (StagedCopy's spare) while it is read. Read again (up to 5 times) when the file's
+// identity, size or times changed during the read; throws when it never held still.
+std::vector<std::uint8_t> read_kept_object(const std::string& path);
 
 // A file mapped read-only for as long as the object lives: bytes() is empty when the file cannot
 // be opened or mapped, or is empty (callers that need it report that themselves).
