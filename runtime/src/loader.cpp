@@ -410,15 +410,16 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   } else {
     policy = PolicyObject::read_file(request.object_path, RuleText::skip);
   }
-  // Without a state directory (no such policy) the template is checked here, so that a bad object
-  // is reported as such; otherwise once the policy in force is known (below).
-  if (!staged) {
+  auto check_template = [&] {
     try {
       policy.check_template();
     } catch (const RuntimeError& e) {
       throw named(e);
     }
-  }
+  };
+  // Without a state directory (no such policy) the template is checked here, so that a bad object
+  // is reported as such; otherwise once the policy in force is known (below).
+  if (!staged) check_template();
   if (policy.meta.name != request.name)
     throw RuntimeError(ErrorKind::usage,
                        request.object_path + " holds policy '" + policy.meta.name + "', not '" + request.name +
@@ -429,6 +430,18 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   require_present(paths, request.name);
   if (!lock) take_lock();
   Opened loaded = open_loaded(paths, request.name);
+  // Backends: a generic object's rules are map entries (the programs stay, the next generation's
+  // entries are written and one word switches); an LLVM object's rules are program code (its
+  // programs are loaded too, for the next generation only, and the same word switches code and
+  // entries: see docs/loader.md). Switching between the two kinds is not atomic: refused (below).
+  const std::string new_backend = backend_of(policy.meta);
+  const bool code_replacement = new_backend == "llvm";
+  // Programs the old policy did not use (generic), or every program (LLVM: new code), loaded from
+  // the new object.
+  std::set<std::string> attached(loaded.links.begin(), loaded.links.end());
+  std::vector<std::string> new_programs;
+  for (const std::string& p : policy.meta.programs)
+    if (code_replacement || !attached.count(p)) new_programs.push_back(p);
   if (staged) {
     // libbpf's open of the template costs ~2.7 M instructions at 10,000 rules. A generic
     // replacement whose programs are all attached loads nothing from the new template: when that
@@ -436,26 +449,13 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     // kept only after its template passed this check), the check is not repeated.
     // (An object naming no programs is refused by the check: it must not look like one that
     // loads nothing.)
-    bool loads_nothing = backend_of(policy.meta) == "generic" && !policy.meta.programs.empty();
-    for (const std::string& p : policy.meta.programs)
-      loads_nothing = loads_nothing && std::find(loaded.links.begin(), loaded.links.end(), p) != loaded.links.end();
+    bool loads_nothing = new_backend == "generic" && !policy.meta.programs.empty() && new_programs.empty();
     bool checked = false;
     for (unsigned g = 0; loads_nothing && !checked && g < 2; ++g)
       if (!loaded.state.objects[g].empty())
         checked = policy.same_template(MappedFile(paths.state_dir(request.name) + "/" + loaded.state.objects[g]).bytes());
-    if (!checked) {
-      try {
-        policy.check_template();
-      } catch (const RuntimeError& e) {
-        throw named(e);
-      }
-    }
+    if (!checked) check_template();
   }
-  // Backends: a generic object's rules are map entries (the programs stay, the next generation's
-  // entries are written and one word switches); an LLVM object's rules are program code (its
-  // programs are loaded too, for the next generation only, and the same word switches code and
-  // entries: see docs/loader.md). Switching between the two kinds is not atomic: refused.
-  const std::string new_backend = backend_of(policy.meta);
   // The state records the backend in force; older state files do not: parse the object in force
   // (its metadata holds every rule: ~0.5 G instructions at 10,000 rules).
   std::string old_backend = loaded.state.backend;
@@ -475,7 +475,6 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   if (new_backend != "generic" && new_backend != "llvm")
     throw RuntimeError(ErrorKind::replace_refused,
                        "replacement of '" + request.name + "' refused: unknown backend '" + new_backend + "'", ENOTSUP);
-  const bool code_replacement = new_backend == "llvm";
   constexpr const char* k_pending = "pending-";
   for (const std::string& l : loaded.links)
     if (l.rfind(k_pending, 0) == 0)
@@ -559,10 +558,6 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   step_done(purged_ms);
   steps.purge_ms += purged_ms - result.sync_ms;
 
-  std::set<std::string> attached(loaded.links.begin(), loaded.links.end());
-  std::vector<std::string> new_programs;
-  for (const std::string& p : policy.meta.programs)
-    if (code_replacement || !attached.count(p)) new_programs.push_back(p);
   // An LLVM replacement's links are pinned as pending-<program> until the switch, then take the
   // programs' names (the old code's links are removed first).
   auto new_pin = [&](const std::string& p) {
