@@ -507,14 +507,9 @@ class Lowering {
     // with the most wildcard components are tried (deterministic, unlike a time budget).
     constexpr std::size_t k_suspects = 3;
     auto wildcards = [](const std::string& text) {
-      std::size_t n = 0;
-      for (std::size_t at = 0; at < text.size();) {
-        std::size_t end = text.find('/', at + 1);
-        std::string_view c = std::string_view(text).substr(at, (end == std::string::npos ? text.size() : end) - at);
-        n += c.find_first_of("*?[") != std::string_view::npos;
-        at = end == std::string::npos ? text.size() : end;
-      }
-      return n;
+      std::vector<std::string_view> parts = pir::components(text);
+      return std::count_if(parts.begin(), parts.end(),
+                           [](std::string_view c) { return c.find_first_of("*?[") != std::string_view::npos; });
     };
     std::vector<std::string> suspects;
     for (const auto& g : globs)
