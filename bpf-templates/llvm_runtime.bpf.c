@@ -72,6 +72,13 @@ __attribute__((always_inline)) int krsie_rt_finish(struct krsie_eval *e, __u32 r
   return apply_decision(e, decision);
 }
 
+/* Body of the krsie_d_instantiate program (lsm/d_instantiate: dentry, inode): the inode's path
+ * memo forgets (krsie_eval.bpf.h). */
+__attribute__((always_inline)) void krsie_rt_forget(unsigned long long *ctx)
+{
+  path_memo_forget((struct inode *)ctx[1]);
+}
+
 KRSIE_RT(file_open, KRSIE_HOOK_FILE_OPEN)
 KRSIE_RT(bprm_check_security, KRSIE_HOOK_BPRM_CHECK_SECURITY)
 KRSIE_RT(path_mknod, KRSIE_HOOK_PATH_MKNOD)

@@ -13,7 +13,12 @@
 #include <linux/types.h>
 #endif
 
-#define KRSIE_ABI_VERSION 5
+#define KRSIE_ABI_VERSION 6
+
+/* The program that is no policy hook's: lsm/d_instantiate, which makes the programs' path memo
+ * forget an inode when a new dentry appears for it (krsie_eval.bpf.h). Objects list it among
+ * their programs when some program remembers path walks. */
+#define KRSIE_FORGET_PROGRAM "krsie_d_instantiate"
 
 /* Capacity limits, documented in docs/architecture.md and docs/loader.md. */
 #define KRSIE_MAX_TARGETS 4096     /* target cgroups across all policies of one object */
@@ -278,7 +283,9 @@ struct krsie_config {
                            one of target_ids, so an id that is none of them is no target and
                            needs no hash lookup. 0 (what the compiler writes, or more targets
                            than slots): look every candidate id up */
-  __u32 pad;
+  __u32 table_epoch;    /* bumped by krsie-load before it changes any generation's tables (the
+                           purge and rewrite of a replacement): path masks remembered under
+                           another epoch are stale (krsie_path_memo, krsie_eval.bpf.h) */
   __u64 target_ids[KRSIE_FILTER_IDS]; /* 0: empty slot. The loader never rewrites the slot of
                            an id that stays a target (see docs/loader.md) */
 };
@@ -319,6 +326,22 @@ struct krsie_event {
   __u8 addr[16];  /* object address, network byte order (IPv4: the first 4 bytes) */
 };
 
+/* Value of krsie_path_memo (inode storage): the last path walk remembered for an inode (see
+ * path_mask_memo in krsie_eval.bpf.h). Userspace reads it only in tests (key: an fd of the file). */
+struct krsie_path_memo {
+  __u32 lock;      /* even: stable; odd: a writer fills the entry (taken with compare-and-swap) */
+  __u32 forgets;   /* instantiations of a dentry for this inode (krsie_d_instantiate) */
+  __u32 seen;      /* `forgets` read before the remembered walk */
+  __u32 epoch;     /* krsie_config.table_epoch of the remembered walk */
+  __u64 seqs;      /* rename_lock << 32 | mount_lock sequences of the remembered walk */
+  __u64 dentry;    /* the walked (dentry, mount) */
+  __u64 mnt;
+  __u64 mask;      /* the walk's set mask */
+  __u32 key;       /* generation << 31 | automaton start state */
+  __u32 pad;
+  char leaf[64];   /* the leaf name the walk left for events */
+};
+
 /* The per-CPU scratch of one program run (map krsie_scratch): the field vector and buffers too
  * large for the 512-byte stack. Written by the field extraction shared by both backends
  * (krsie_eval.bpf.h); the LLVM backend's generated rules read v[] and present. */
@@ -329,7 +352,7 @@ struct krsie_eval {
   __u32 gen;           /* rule generation read at entry: every lookup of this run uses it */
   __u32 table_gen;     /* KRSIE_TABLE_GEN_BIT when gen is 1 */
   __u8 path_too_deep;  /* a path walk gave up: decide fail-closed */
-  __u8 pad[1];
+  __u8 walk_failed;    /* the last path walk could not read the kernel's dentries: not remembered */
   __u16 family;        /* object address of socket hooks (reported in events) */
   __u16 port;
   __u16 pad1;
@@ -345,6 +368,7 @@ struct krsie_eval {
   __u16 pad2;
   __s32 err;
   __u32 sets;          /* krsie_hook_conf.sets of this run's hook */
+  __u32 table_epoch;   /* krsie_config.table_epoch read at entry */
 };
 
 #endif /* KRSIE_ABI_H */

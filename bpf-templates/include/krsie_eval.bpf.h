@@ -105,6 +105,7 @@ static __always_inline struct krsie_eval *eval_begin(__u32 hook, __u32 gen)
   e->family = 0;
   e->port = 0;
   e->path_too_deep = 0;
+  e->walk_failed = 0;
   e->inode.dev = 0;
   e->inode.ino = 0;
   e->leaf[0] = 0;
@@ -193,6 +194,7 @@ static long walk_component(__u32 index, struct walk_ctx *w)
   struct krsie_dentry_head h;
   if (read_dentry_head(d, &h) < 0) {
     w->state = KRSIE_DFA_DEAD;
+    w->e->walk_failed = 1;
     return 1;
   }
   if (!mnt) {
@@ -221,6 +223,7 @@ static long walk_component(__u32 index, struct walk_ctx *w)
   char *buf = w->e->name;
   if (bpf_probe_read_kernel(buf, len, h.name) < 0) {
     w->state = KRSIE_DFA_DEAD;
+    w->e->walk_failed = 1;
     return 1;
   }
   if (!w->leaf_set) {
@@ -265,8 +268,105 @@ static __always_inline __u64 path_mask(struct krsie_eval *e, struct dentry *d, s
   return st ? st->accept : 0;
 }
 
-static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 which, struct dentry *d,
-                                       struct vfsmount *mnt, const struct krsie_hook_conf *conf)
+/* ---- path memo ------------------------------------------------------------------------------
+ * A path mask depends only on the path's bytes and the generation's automaton. The path of
+ * (dentry, mount) changes only when a dentry moves (d_move, under the kernel's rename_lock
+ * seqlock), when the mount tree changes (under mount_lock), or when the dentry's memory is reused
+ * for another name, which means a new dentry for the inode (security_d_instantiate, which
+ * krsie_d_instantiate counts in the inode's memo). So the mask of a walk is remembered in the
+ * walked inode's storage with everything it depends on, and a later walk of the same (dentry,
+ * mount) reuses it while the two seqlocks, the inode's instantiation count, the policy's table
+ * epoch (krsie_config.table_epoch, bumped before any generation's tables change) and the
+ * automaton start are unchanged. A walk is remembered only if both seqlocks were even and
+ * unchanged across it and it read every dentry. Kernels whose kallsyms do not list the two
+ * seqlocks (no CONFIG_KALLSYMS_ALL) leave the weak ksyms at 0: nothing is remembered. See
+ * docs/generic-backend.md, "Path memo". */
+extern const void rename_lock __ksym __weak;
+extern const void mount_lock __ksym __weak;
+
+struct {
+  __uint(type, BPF_MAP_TYPE_INODE_STORAGE);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, int);
+  __type(value, struct krsie_path_memo);
+} krsie_path_memo SEC(".maps");
+
+/* Both namespace seqlocks' sequences, false while either is being written or when they are
+ * unknown. */
+static __always_inline bool namespace_seqs(__u64 *out)
+{
+  __u32 r = 1, m = 1;
+  if (!&rename_lock || !&mount_lock)
+    return false;
+  if (bpf_probe_read_kernel(&r, sizeof(r), &rename_lock) < 0 || bpf_probe_read_kernel(&m, sizeof(m), &mount_lock) < 0)
+    return false;
+  if ((r | m) & 1)
+    return false;
+  *out = ((__u64)r << 32) | m;
+  return true;
+}
+
+/* path_mask() of (d, mnt), remembered in the storage of `inode` (d's inode, a BTF pointer). */
+static __always_inline __u64 path_mask_memo(struct krsie_eval *e, struct dentry *d, struct vfsmount *mnt, __u32 start,
+                                            struct inode *inode)
+{
+  __u64 seqs = 0;
+  struct krsie_path_memo *m = 0;
+  if (start != KRSIE_DFA_DEAD && namespace_seqs(&seqs))
+    m = bpf_inode_storage_get(&krsie_path_memo, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+  if (!m)
+    return path_mask(e, d, mnt, start);
+  __u32 key = (e->gen << 31) | (start & 0x7fffffff);
+  __u32 lock = *(volatile __u32 *)&m->lock;
+  if (!(lock & 1) && m->seen == *(volatile __u32 *)&m->forgets && m->seqs == seqs && m->epoch == e->table_epoch &&
+      m->key == key && m->dentry == (__u64)d && m->mnt == (__u64)mnt) {
+    __u64 mask = m->mask;
+    __builtin_memcpy(e->leaf, m->leaf, sizeof(e->leaf));
+    /* A fully ordered atomic: the reads above happened before it; unchanged lock, no writer. */
+    if (__sync_fetch_and_add(&m->lock, 0) == lock)
+      return mask;
+  }
+  __u32 forgets = *(volatile __u32 *)&m->forgets;
+  __sync_fetch_and_add(&m->lock, 0);  /* the walk reads dentries after the seqlocks and `forgets` */
+  e->walk_failed = 0;
+  __u64 mask = path_mask(e, d, mnt, start);
+  if (e->walk_failed || e->path_too_deep)
+    return mask;
+  __sync_fetch_and_add(&m->lock, 0);  /* ... and before the seqlocks are read again */
+  __u64 again = 0;
+  if (!namespace_seqs(&again) || again != seqs)
+    return mask;
+  lock = *(volatile __u32 *)&m->lock;
+  if ((lock & 1) || __sync_val_compare_and_swap(&m->lock, lock, lock + 1) != lock)
+    return mask;  /* another CPU fills it */
+  m->seen = forgets;
+  m->epoch = e->table_epoch;
+  m->seqs = seqs;
+  m->dentry = (__u64)d;
+  m->mnt = (__u64)mnt;
+  m->mask = mask;
+  m->key = key;
+  __builtin_memcpy(m->leaf, e->leaf, sizeof(m->leaf));
+  __sync_fetch_and_add(&m->lock, 1);
+  return mask;
+}
+
+/* krsie_d_instantiate: a new dentry for `inode` (a new name, or a dentry's memory reused):
+ * what its memo remembers no longer counts. */
+static __always_inline void path_memo_forget(struct inode *inode)
+{
+  if (!inode)
+    return;
+  struct krsie_path_memo *m = bpf_inode_storage_get(&krsie_path_memo, inode, 0, 0);
+  if (m)
+    __sync_fetch_and_add(&m->forgets, 1);
+}
+
+/* The set mask of path field f (the hook's path `which`) into e. `memo_inode`: d's inode as a BTF
+ * pointer when the caller has one (the walk is then remembered), else NULL. */
+static __always_inline void path_field_memo(struct krsie_eval *e, __u32 f, __u32 which, struct dentry *d,
+                                            struct vfsmount *mnt, const struct krsie_hook_conf *conf,
+                                            struct inode *memo_inode)
 {
   if (!conf || which >= 3 || !d)
     return;
@@ -278,17 +378,32 @@ static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 whic
     }
     return;
   }
-  __u64 mask = path_mask(e, d, mnt, conf->dfa[which & 3]);
+  __u32 start = conf->dfa[which & 3];
+  __u64 mask = memo_inode ? path_mask_memo(e, d, mnt, start, memo_inode) : path_mask(e, d, mnt, start);
   /* The same file under another name (hard link, bind mount) keeps its exact rules' sets. */
-  struct inode *inode = BPF_CORE_READ(d, d_inode);
-  if (inode) {
-    struct krsie_inode_set_key k = {.dev = BPF_CORE_READ(inode, i_sb, s_dev), .ino = BPF_CORE_READ(inode, i_ino),
-                                    .table = table_id(e, f)};
+  struct krsie_inode_set_key k = {.table = table_id(e, f)};
+  if (memo_inode) {
+    k.dev = memo_inode->i_sb->s_dev;  /* BTF: direct loads */
+    k.ino = memo_inode->i_ino;
+  } else {
+    struct inode *inode = BPF_CORE_READ(d, d_inode);
+    if (inode) {
+      k.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+      k.ino = BPF_CORE_READ(inode, i_ino);
+    }
+  }
+  if (k.ino) {
     __u64 *extra = bpf_map_lookup_elem(&krsie_inodes, &k);
     if (extra)
       mask |= *extra;
   }
   set_field(e, f, mask);
+}
+
+static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 which, struct dentry *d,
+                                       struct vfsmount *mnt, const struct krsie_hook_conf *conf)
+{
+  path_field_memo(e, f, which, d, mnt, conf, 0);
 }
 
 /* Whether some rule tests a set of field f (else its set mask is 0: no lookup). */
@@ -403,10 +518,15 @@ static __always_inline void common_fields(struct krsie_eval *e, const struct krs
     string_field(e, KRSIE_F_COMMON + 6, comm);
   }
   if (conf && conf->needs_exe && conf->exe_dfa != KRSIE_DFA_DEAD) {
-    struct file *exe = BPF_CORE_READ(task, mm, exe_file);
-    if (exe)
+    /* BTF pointers (direct loads): the walk of the binary's path is remembered in its inode. */
+    struct mm_struct *mm = bpf_get_current_task_btf()->mm;
+    struct file *exe = mm ? mm->exe_file : 0;
+    struct dentry *d = exe ? exe->f_path.dentry : 0;
+    struct inode *exe_inode = d ? d->d_inode : 0;
+    if (exe_inode)
       set_field(e, KRSIE_F_COMMON + 7,
-                path_mask(e, BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt), conf->exe_dfa));
+                path_mask_memo(e, BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt), conf->exe_dfa,
+                               exe_inode));
     e->leaf[0] = 0;  /* the leaf name reported is the object's, not the binary's */
   }
 }
@@ -630,8 +750,10 @@ static __always_inline struct krsie_eval *krsie_enter_cfg(__u32 hook_id, __u32 g
   if (!conf || !conf->used)
     return 0;
   struct krsie_eval *e = eval_begin(hook_id, gen);
-  if (e)
+  if (e) {
     e->sets = conf->sets;
+    e->table_epoch = cfg ? *(const volatile __u32 *)&cfg->table_epoch : 0;
+  }
   return e;
 }
 
@@ -685,7 +807,10 @@ static __always_inline void inode_info_btf(struct krsie_eval *e, struct inode *i
 
 KRSIE_FIELDS(file_open, struct file *file)
 {
-  path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+  /* d_inode of the opened path (not f_inode: an overlayfs backing file's differs). */
+  struct dentry *d = file->f_path.dentry;
+  path_field_memo(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf,
+                  d ? d->d_inode : 0);
   set_field(e, 1, file->f_flags);
   set_field(e, 2, file->f_mode);
   struct inode *inode = file->f_inode;
@@ -696,7 +821,10 @@ KRSIE_FIELDS(file_open, struct file *file)
 KRSIE_FIELDS(bprm_check_security, struct linux_binprm *bprm)
 {
   struct file *file = BPF_CORE_READ(bprm, file);
-  path_field(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf);
+  struct file *bf = bprm->file;
+  struct dentry *d = bf ? bf->f_path.dentry : 0;
+  path_field_memo(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf,
+                  d ? d->d_inode : 0);
   string_field(e, 1, BPF_CORE_READ(bprm, filename));
   set_field(e, 2, (__u64)(__s64)BPF_CORE_READ(bprm, argc));
   inode_info(e, BPF_CORE_READ(file, f_inode), KRSIE_F_IS_OWNER);

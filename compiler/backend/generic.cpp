@@ -20,6 +20,8 @@
 #include "pir/print.h"
 #include "sema/hook_catalog.h"
 
+static_assert(std::string_view(krsie::backend::k_forget_program) == KRSIE_FORGET_PROGRAM);
+
 namespace krsie::backend {
 
 namespace {
@@ -127,6 +129,15 @@ class Lowering {
     if (failed_) return std::nullopt;
     krsie_config cfg{out_.enforce ? 1u : 0u, 10000u};
     add("krsie_config", bytes_of(std::uint32_t{0}), bytes_of(cfg), std::string("config enforce=") + (out_.enforce ? "1" : "0") + " events_per_sec=10000");
+    // file_open and bprm_check_security remember the walk of their file's path, and so does any
+    // hook reading the caller's executable (krsie_eval.bpf.h, path_mask_memo): the memo is sound
+    // only with its forgetting program attached beside them.
+    for (const HookState& hs : hooks_)
+      if (hs.conf.needs_exe || hs.hook->name == std::string_view("file_open") ||
+          hs.hook->name == std::string_view("bprm_check_security")) {
+        out_.programs.push_back(k_forget_program);
+        break;
+      }
     std::sort(out_.programs.begin(), out_.programs.end());
     // Sizes: at least 1 entry, the kernel refuses max_entries 0.
     auto size = [&](const char* m) { return std::max<std::uint32_t>(1, counts_[m]); };

@@ -73,6 +73,10 @@ void print_maps(const GenericPolicy& g, std::ostream& out);
 
 // The `format` of the metadata JSON: "krsie-policy-2" objects keep what the loader needs in the
 // loader table (.krsie.load) and the descriptive metadata in .krsie.meta (docs/policy-object.md).
+// Not a policy hook's program: it makes the programs' path memo forget an inode when a new dentry
+// appears for it (lsm/d_instantiate). Loaded with every program that remembers path walks.
+inline constexpr const char* k_forget_program = "krsie_d_instantiate";  // KRSIE_FORGET_PROGRAM
+
 inline constexpr const char* k_metadata_format = "krsie-policy-2";
 
 // Metadata (JSON) stored in policy.o: name, mode, targets, programs, map sizes, rule table with

@@ -81,6 +81,8 @@ const std::vector<MapAbi>& generic_maps() {
       {K::stats, "krsie_stats", 4, sizeof(krsie_stats), false, false, false},
       {K::events, "krsie_events", 0, 0, false, false, false},
       {K::scratch, "krsie_scratch", 4, 0, false, false, false},
+      // Inode storage: the programs' path memo (krsie_eval.bpf.h); the loader only pins it.
+      {K::path_memo, "krsie_path_memo", 4, sizeof(krsie_path_memo), false, false, false},
   };
   return maps;
 }

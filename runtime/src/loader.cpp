@@ -547,6 +547,12 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   try {
     // The previous policy's entries (or leftovers of an interrupted replacement) live in the
     // generation not in force: clear them.
+    // The programs remember path masks (krsie_path_memo) under the table epoch: `next`'s tables
+    // change from here on, so what was remembered for them (when `next` was last in force) must
+    // not be found again. Before the purge, after the wait: no run still reads `next`.
+    krsie_config epoch = maps.config();
+    ++epoch.table_epoch;
+    maps.write_config(epoch);
     maps.purge_generation(next, listed);
     // Refreshed here even when no target left the map: this heals a configuration word that an
     // interrupted command left (the later target changes refresh only when keys change).
@@ -769,7 +775,8 @@ PolicyStatus policy_status(const LoaderPaths& paths, const std::string& name) {
   s.generation = c.generation & 1;
   s.enforce = o.maps.enforcing(s.generation);
   s.targets = o.state.targets;
-  for (const std::string& l : o.links) s.hooks.push_back(program_hook(l));
+  for (const std::string& l : o.links)
+    if (l != KRSIE_FORGET_PROGRAM) s.hooks.push_back(program_hook(l));
   s.source = o.state.sources[s.generation];
   try {
     // The rule texts too: `events` needs them, and this is where an unreadable JSON shows.
@@ -969,7 +976,8 @@ std::string load_result_json(const LoadResult& r) {
 
 std::string load_result_text(const LoadResult& r) {
   std::vector<std::string> hooks;
-  for (const std::string& p : r.programs) hooks.push_back(program_hook(p));
+  for (const std::string& p : r.programs)
+    if (p != KRSIE_FORGET_PROGRAM) hooks.push_back(program_hook(p));
   return "loaded policy '" + r.name + "' (" + (r.enforce ? "enforce" : "audit") + ") on " + targets_text(r.targets) +
          "\nhooks: " + joined(hooks, ", ") + "\npins: " + r.pin_dir + "  state: " + r.state_dir +
          "\ntimings (ms): check " + fixed(r.check_ms) + ", load+verify " + fixed(r.verify_ms) + ", fill " +

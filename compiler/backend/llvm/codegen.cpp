@@ -119,6 +119,15 @@ SourceRange rule_origin(const pir::Policy& policy, std::uint32_t rule_id) {
   return policy.origin;
 }
 
+void generate_forget_program(BpfModule& m, const SourceRange& at) {
+  llvm::Function* fn = m.program(k_forget_program, "lsm/d_instantiate", at);
+  llvm::IRBuilder<> b(m.ctx());
+  b.SetInsertPoint(llvm::BasicBlock::Create(m.ctx(), "entry", fn));
+  b.SetCurrentDebugLocation(m.location(fn->getSubprogram(), at));
+  b.CreateCall(m.runtime_function("krsie_rt_forget", b.getVoidTy(), {b.getPtrTy()}), {fn->getArg(0)});
+  b.CreateRet(b.getInt32(0));
+}
+
 void generate_program(BpfModule& m, CoreTypes& core, const HookCode& hook) {
   llvm::LLVMContext& ctx = m.ctx();
   llvm::Function* fn = m.program("krsie_" + hook.name, "lsm/" + hook.name, hook.origin);

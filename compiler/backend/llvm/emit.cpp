@@ -195,6 +195,8 @@ std::optional<LlvmCompiled> compile_llvm(const pir::Policy& policy, LlvmEmit emi
   for (const llvmbe::HookCode& hc : *hooks)
     for (const llvmbe::KernelRead& k : hc.kernel_reads) core.add(k.field);
   for (const llvmbe::HookCode& hc : *hooks) llvmbe::generate_program(m, core, hc);
+  if (std::find(out.maps.programs.begin(), out.maps.programs.end(), k_forget_program) != out.maps.programs.end())
+    llvmbe::generate_forget_program(m, policy.origin);
   m.finalize();
   std::unique_ptr<llvm::Module> module = m.take();
   if (std::string err = llvmbe::link_runtime(*module); !err.empty()) {

@@ -39,6 +39,7 @@
 #include "krsie/runtime/error.h"
 #include "krsie/runtime/events.h"
 #include "krsie/runtime/inode.h"
+#include "krsie/runtime/maps.h"
 #include "krsie/runtime/policy.h"
 #include "krsie/templates.h"
 #include "krsie_abi.h"
@@ -582,9 +583,36 @@ int run_scenario(const Scenario& sc, const std::string& cgroup_root, const std::
 
 }  // namespace
 
+// krsie-e2e --memo MAP_PIN PATH: prints what a policy's path memo (krsie_path_memo, inode
+// storage) remembers for PATH's inode, for scenarios that check it is filled, reused and
+// forgotten. The key is an fd of the file: O_PATH, which runs no file_open hook.
+int print_memo(const std::string& pin, const std::string& path) {
+  try {
+    runtime::MapHandle map = runtime::MapHandle::open_pinned(pin, "krsie_path_memo");
+    int fd = open(path.c_str(), O_PATH | O_CLOEXEC);
+    if (fd < 0) throw runtime::RuntimeError(runtime::describe_errno("opening " + path, errno), errno);
+    auto value = map.lookup(std::span(reinterpret_cast<const std::uint8_t*>(&fd), sizeof fd));
+    close(fd);
+    if (!value || value->size() < sizeof(krsie_path_memo)) {
+      std::cout << "memo none\n";
+      return 1;
+    }
+    krsie_path_memo m;
+    std::memcpy(&m, value->data(), sizeof m);
+    std::printf("memo lock=%u forgets=%u seen=%u epoch=%u key=%#x mask=%#llx filled=%d leaf=%.*s\n", m.lock, m.forgets,
+                m.seen, m.epoch, m.key, static_cast<unsigned long long>(m.mask), m.dentry != 0,
+                static_cast<int>(strnlen(m.leaf, sizeof m.leaf)), m.leaf);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "krsie-e2e --memo: " << e.what() << "\n";
+    return 1;
+  }
+}
+
 int main(int argc, char** argv) {
+  if (argc == 4 && std::string(argv[1]) == "--memo") return print_memo(argv[2], argv[3]);
   if (argc != 2) {
-    std::cerr << "usage: krsie-e2e SCENARIO_DIR\n";
+    std::cerr << "usage: krsie-e2e SCENARIO_DIR | krsie-e2e --memo MAP_PIN PATH\n";
     return 2;
   }
   std::vector<fs::path> files;
