@@ -338,7 +338,7 @@ struct krsie_path_memo {
   __u64 mnt;
   __u64 mask;      /* the walk's set mask */
   __u32 key;       /* generation << 31 | automaton start state */
-  __u32 pad;
+  __u32 table;     /* krsie_inodes table whose sets `mask` includes (~0: none) */
   char leaf[64];   /* the leaf name the walk left for events */
 };
 

@@ -306,30 +306,49 @@ static __always_inline bool namespace_seqs(__u64 *out)
   return true;
 }
 
-/* path_mask() of (d, mnt), remembered in the storage of `inode` (d's inode, a BTF pointer). */
-static __always_inline __u64 path_mask_memo(struct krsie_eval *e, struct dentry *d, struct vfsmount *mnt, __u32 start,
-                                            struct inode *inode)
+/* The exact-path inode sets of `table` for `inode` (a BTF pointer; table ~0: none). */
+static __always_inline __u64 inode_sets(struct inode *inode, __u32 table)
 {
+  if (!inode || table == 0xffffffff)
+    return 0;
+  struct krsie_inode_set_key k = {.dev = inode->i_sb->s_dev, .ino = inode->i_ino, .table = table};
+  __u64 *extra = bpf_map_lookup_elem(&krsie_inodes, &k);
+  return extra ? *extra : 0;
+}
+
+/* The set mask of the path of `file` (a BTF pointer) in the automaton starting at `start`, with
+ * the exact-path inode sets of `table` (~0: none) added: path_mask() | inode_sets(), remembered in
+ * the storage of the path's inode. */
+static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *file, __u32 start, __u32 table)
+{
+  /* Direct loads through BTF pointers: compared with the memo; the walk reads its own copies. */
+  struct dentry *d = file->f_path.dentry;
+  struct vfsmount *mnt = file->f_path.mnt;
+  struct inode *inode = d ? d->d_inode : 0;
   __u64 seqs = 0;
   struct krsie_path_memo *m = 0;
-  if (start != KRSIE_DFA_DEAD && namespace_seqs(&seqs))
+  if (inode && start != KRSIE_DFA_DEAD && namespace_seqs(&seqs))
     m = bpf_inode_storage_get(&krsie_path_memo, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
   if (!m)
-    return path_mask(e, d, mnt, start);
+    return path_mask(e, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), start) |
+           inode_sets(inode, table);
   __u32 key = (e->gen << 31) | (start & 0x7fffffff);
-  __u32 lock = *(volatile __u32 *)&m->lock;
+  /* Fully ordered atomics (fetch-and-add of 0) around the reads of an entry: a seqlock reader
+   * on any CPU architecture, without a read barrier instruction in BPF. */
+  __u32 lock = __sync_fetch_and_add(&m->lock, 0);
   if (!(lock & 1) && m->seen == *(volatile __u32 *)&m->forgets && m->seqs == seqs && m->epoch == e->table_epoch &&
-      m->key == key && m->dentry == (__u64)d && m->mnt == (__u64)mnt) {
+      m->key == key && m->table == table && m->dentry == (__u64)d && m->mnt == (__u64)mnt) {
     __u64 mask = m->mask;
     __builtin_memcpy(e->leaf, m->leaf, sizeof(e->leaf));
-    /* A fully ordered atomic: the reads above happened before it; unchanged lock, no writer. */
-    if (__sync_fetch_and_add(&m->lock, 0) == lock)
+    if (__sync_fetch_and_add(&m->lock, 0) == lock)  /* unchanged: no writer came in between */
       return mask;
+    e->leaf[0] = 0;  /* torn by a writer: the walk below names the leaf */
   }
   __u32 forgets = *(volatile __u32 *)&m->forgets;
   __sync_fetch_and_add(&m->lock, 0);  /* the walk reads dentries after the seqlocks and `forgets` */
   e->walk_failed = 0;
-  __u64 mask = path_mask(e, d, mnt, start);
+  __u64 mask = path_mask(e, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), start);
+  mask |= inode_sets(inode, table);
   if (e->walk_failed || e->path_too_deep)
     return mask;
   __sync_fetch_and_add(&m->lock, 0);  /* ... and before the seqlocks are read again */
@@ -346,6 +365,7 @@ static __always_inline __u64 path_mask_memo(struct krsie_eval *e, struct dentry 
   m->mnt = (__u64)mnt;
   m->mask = mask;
   m->key = key;
+  m->table = table;
   __builtin_memcpy(m->leaf, e->leaf, sizeof(m->leaf));
   __sync_fetch_and_add(&m->lock, 1);
   return mask;
@@ -362,11 +382,8 @@ static __always_inline void path_memo_forget(struct inode *inode)
     __sync_fetch_and_add(&m->forgets, 1);
 }
 
-/* The set mask of path field f (the hook's path `which`) into e. `memo_inode`: d's inode as a BTF
- * pointer when the caller has one (the walk is then remembered), else NULL. */
-static __always_inline void path_field_memo(struct krsie_eval *e, __u32 f, __u32 which, struct dentry *d,
-                                            struct vfsmount *mnt, const struct krsie_hook_conf *conf,
-                                            struct inode *memo_inode)
+static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 which, struct dentry *d,
+                                       struct vfsmount *mnt, const struct krsie_hook_conf *conf)
 {
   if (!conf || which >= 3 || !d)
     return;
@@ -378,21 +395,12 @@ static __always_inline void path_field_memo(struct krsie_eval *e, __u32 f, __u32
     }
     return;
   }
-  __u32 start = conf->dfa[which & 3];
-  __u64 mask = memo_inode ? path_mask_memo(e, d, mnt, start, memo_inode) : path_mask(e, d, mnt, start);
+  __u64 mask = path_mask(e, d, mnt, conf->dfa[which & 3]);
   /* The same file under another name (hard link, bind mount) keeps its exact rules' sets. */
-  struct krsie_inode_set_key k = {.table = table_id(e, f)};
-  if (memo_inode) {
-    k.dev = memo_inode->i_sb->s_dev;  /* BTF: direct loads */
-    k.ino = memo_inode->i_ino;
-  } else {
-    struct inode *inode = BPF_CORE_READ(d, d_inode);
-    if (inode) {
-      k.dev = BPF_CORE_READ(inode, i_sb, s_dev);
-      k.ino = BPF_CORE_READ(inode, i_ino);
-    }
-  }
-  if (k.ino) {
+  struct inode *inode = BPF_CORE_READ(d, d_inode);
+  if (inode) {
+    struct krsie_inode_set_key k = {.dev = BPF_CORE_READ(inode, i_sb, s_dev), .ino = BPF_CORE_READ(inode, i_ino),
+                                    .table = table_id(e, f)};
     __u64 *extra = bpf_map_lookup_elem(&krsie_inodes, &k);
     if (extra)
       mask |= *extra;
@@ -400,10 +408,22 @@ static __always_inline void path_field_memo(struct krsie_eval *e, __u32 f, __u32
   set_field(e, f, mask);
 }
 
-static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 which, struct dentry *d,
-                                       struct vfsmount *mnt, const struct krsie_hook_conf *conf)
+/* path_field() of the path of `file` (a BTF pointer) as the hook's path 0, remembered in its
+ * inode (file_mask_memo). */
+static __always_inline void file_path_field(struct krsie_eval *e, __u32 f, struct file *file,
+                                            const struct krsie_hook_conf *conf)
 {
-  path_field_memo(e, f, which, d, mnt, conf, 0);
+  struct dentry *d = file ? file->f_path.dentry : 0;
+  if (!conf || !d)
+    return;
+  if (conf->dfa[0] == KRSIE_DFA_DEAD) {
+    if (!e->leaf[0]) {
+      struct qstr name = BPF_CORE_READ(d, d_name);
+      bpf_probe_read_kernel_str(e->leaf, sizeof(e->leaf), name.name);
+    }
+    return;
+  }
+  set_field(e, f, file_mask_memo(e, file, conf->dfa[0], table_id(e, f)));
 }
 
 /* Whether some rule tests a set of field f (else its set mask is 0: no lookup). */
@@ -521,12 +541,8 @@ static __always_inline void common_fields(struct krsie_eval *e, const struct krs
     /* BTF pointers (direct loads): the walk of the binary's path is remembered in its inode. */
     struct mm_struct *mm = bpf_get_current_task_btf()->mm;
     struct file *exe = mm ? mm->exe_file : 0;
-    struct dentry *d = exe ? exe->f_path.dentry : 0;
-    struct inode *exe_inode = d ? d->d_inode : 0;
-    if (exe_inode)
-      set_field(e, KRSIE_F_COMMON + 7,
-                path_mask_memo(e, BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt), conf->exe_dfa,
-                               exe_inode));
+    if (exe)
+      set_field(e, KRSIE_F_COMMON + 7, file_mask_memo(e, exe, conf->exe_dfa, 0xffffffff));
     e->leaf[0] = 0;  /* the leaf name reported is the object's, not the binary's */
   }
 }
@@ -807,10 +823,8 @@ static __always_inline void inode_info_btf(struct krsie_eval *e, struct inode *i
 
 KRSIE_FIELDS(file_open, struct file *file)
 {
-  /* d_inode of the opened path (not f_inode: an overlayfs backing file's differs). */
-  struct dentry *d = file->f_path.dentry;
-  path_field_memo(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf,
-                  d ? d->d_inode : 0);
+  /* The memo lives in the opened path's d_inode (not f_inode: an overlayfs backing file's differs). */
+  file_path_field(e, 0, file, conf);
   set_field(e, 1, file->f_flags);
   set_field(e, 2, file->f_mode);
   struct inode *inode = file->f_inode;
@@ -821,10 +835,7 @@ KRSIE_FIELDS(file_open, struct file *file)
 KRSIE_FIELDS(bprm_check_security, struct linux_binprm *bprm)
 {
   struct file *file = BPF_CORE_READ(bprm, file);
-  struct file *bf = bprm->file;
-  struct dentry *d = bf ? bf->f_path.dentry : 0;
-  path_field_memo(e, 0, 0, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), conf,
-                  d ? d->d_inode : 0);
+  file_path_field(e, 0, bprm->file, conf);
   string_field(e, 1, BPF_CORE_READ(bprm, filename));
   set_field(e, 2, (__u64)(__s64)BPF_CORE_READ(bprm, argc));
   inode_info(e, BPF_CORE_READ(file, f_inode), KRSIE_F_IS_OWNER);
