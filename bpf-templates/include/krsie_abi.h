@@ -288,6 +288,10 @@ struct krsie_config {
                            another epoch are stale (krsie_path_memo, krsie_eval.bpf.h) */
   __u64 target_ids[KRSIE_FILTER_IDS]; /* 0: empty slot. The loader never rewrites the slot of
                            an id that stays a target (see docs/loader.md) */
+  __u8 target_gens[KRSIE_FILTER_IDS]; /* krsie_target.generations of the id in the same slot
+                           (ABI 6): with KRSIE_FILTER_KNOWN a confined caller's generations are
+                           read here, without the hash lookup */
+  __u32 pad;
 };
 #define KRSIE_LEVELS_KNOWN 0x80000000u
 #define KRSIE_FILTER_KNOWN 1u

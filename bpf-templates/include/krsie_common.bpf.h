@@ -42,27 +42,22 @@ static __always_inline const struct krsie_config *krsie_config_get(void)
   return bpf_map_lookup_elem(&krsie_config, &zero);
 }
 
-/* Whether `id` may be a key of krsie_targets: with the loader's filter (krsie_config.target_ids,
- * every target when KRSIE_FILTER_KNOWN) a few compares tell an id that is no target, without a
- * hash lookup; `filter` is the target_filter word read once at entry (0: no filter, any id may be
- * a target). A slot being rewritten can only hold an id that is no longer, or not yet, a target
- * (docs/loader.md), so a torn read never hides a target in force. */
-static __always_inline bool krsie_maybe_target(const struct krsie_config *cfg, __u32 filter, __u64 id)
-{
-  if (!cfg || !(filter & KRSIE_FILTER_KNOWN))
-    return true;
-  bool hit = false;
-  for (int i = 0; i < KRSIE_FILTER_IDS; i++)
-    hit |= *(const volatile __u64 *)&cfg->target_ids[i] == id;
-  return hit;
-}
-
-/* Whether `id` is a target in generation `gen`: the filter first, then the hash lookup. */
+/* Whether `id` is a target in generation `gen`. With the loader's filter known
+ * (krsie_config.target_filter, read once at entry as `filter`), the slots (target_ids) list every
+ * key of krsie_targets and target_gens their generations: a few compares answer, no hash lookup.
+ * A slot being rewritten can only hold an id that is no longer, or not yet, a target, with the
+ * bits of a generation not in force (docs/loader.md), so a torn read never hides a target in
+ * force. Without the filter: the hash lookup. */
 static __always_inline bool krsie_id_is_target(const struct krsie_config *cfg, __u32 filter, __u64 id, __u32 gen,
                                                bool any_generation)
 {
-  if (!krsie_maybe_target(cfg, filter, id))
-    return false;
+  if (cfg && (filter & KRSIE_FILTER_KNOWN)) {
+    __u32 gens = 0;
+    for (int i = 0; i < KRSIE_FILTER_IDS; i++)
+      if (*(const volatile __u64 *)&cfg->target_ids[i] == id)
+        gens |= *(const volatile __u8 *)&cfg->target_gens[i] | 0x100;  /* 0x100: a target */
+    return (gens & 0x100) && (any_generation || ((gens >> (gen & 1)) & 1));
+  }
   return krsie_target_in(bpf_map_lookup_elem(&krsie_targets, &id), gen, any_generation);
 }
 

@@ -516,13 +516,13 @@ static __always_inline void socket_fields(struct krsie_eval *e, struct socket *s
  * walk runs when a rule has a subject or tests `exe`. */
 static __always_inline void common_fields(struct krsie_eval *e, const struct krsie_hook_conf *conf, __u32 need)
 {
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   if (need & 0x03) {
     __u64 ugid = bpf_get_current_uid_gid();
     set_field(e, KRSIE_F_COMMON + 0, (__u32)ugid);
     set_field(e, KRSIE_F_COMMON + 1, ugid >> 32);
   }
   if (need & 0x0c) {
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     const struct cred *cred = BPF_CORE_READ(task, real_cred);
     set_field(e, KRSIE_F_COMMON + 2, BPF_CORE_READ(cred, euid.val));
     set_field(e, KRSIE_F_COMMON + 3, BPF_CORE_READ(cred, egid.val));

@@ -7,7 +7,8 @@
 static_assert(sizeof(krsie_target) == 8);
 static_assert(sizeof(krsie_inode_key) == 16);
 static_assert(sizeof(krsie_rule) == 12);
-static_assert(sizeof(krsie_config) == 56);
+static_assert(sizeof(krsie_config) == 64);
+static_assert(offsetof(krsie_config, target_gens) == 56);
 static_assert(offsetof(krsie_config, target_filter) == 16);
 static_assert(offsetof(krsie_config, target_ids) == 24);
 static_assert(offsetof(krsie_config, target_levels) == 12);

@@ -320,6 +320,7 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
   config.target_levels = targets_part.target_levels;
   config.target_filter = targets_part.target_filter;
   std::copy(std::begin(targets_part.target_ids), std::end(targets_part.target_ids), std::begin(config.target_ids));
+  std::copy(std::begin(targets_part.target_gens), std::end(targets_part.target_gens), std::begin(config.target_gens));
   maps.write_config(config);
   result.fill_ms = ms_since(t);
   t = Clock::now();

@@ -231,7 +231,7 @@ void PolicyMaps::purge_generation(unsigned gen, const GenerationKeys& listed) {
 
 bool PolicyMaps::add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsigned gen) {
   MapHandle& t = at("krsie_targets");
-  bool added = false;
+  bool added = false, changed = false;
   for (std::uint64_t id : cgroup_ids) {
     krsie_target v{0, 0};
     if (!t.get(id, v)) added = true;
@@ -239,9 +239,14 @@ bool PolicyMaps::add_targets(const std::vector<std::uint64_t>& cgroup_ids, unsig
     if (generations == v.generations) continue;  // already a target of `gen`
     v.generations = generations;
     t.put(id, v);
+    changed = true;
   }
-  // The levels and the filter depend only on which ids are keys (a cgroup's level never changes).
-  if (added) refresh_target_levels();
+  // The levels depend only on which ids are keys (a cgroup's level never changes); the filter
+  // also carries every target's generations.
+  if (added)
+    refresh_target_levels();
+  else if (changed)
+    refresh_target_filter();
   return added;
 }
 
@@ -287,7 +292,8 @@ std::optional<FilterSlots> next_filter_slots(const FilterSlots& current, const s
 // a separate update after the slots are written.
 void PolicyMaps::refresh_target_filter() {
   std::vector<std::uint64_t> ids;
-  for (const auto& [id, generations] : targets()) ids.push_back(id);
+  const std::map<std::uint64_t, std::uint32_t> all = targets();
+  for (const auto& [id, generations] : all) ids.push_back(id);
   krsie_config c = config();
   const bool known = c.target_filter & KRSIE_FILTER_KNOWN;
   FilterSlots current{};
@@ -300,8 +306,14 @@ void PolicyMaps::refresh_target_filter() {
     }
     return;
   }
-  if (*slots != current) {
+  // Each slot's generation bits in the same update as the slots (a slot whose id changes held an
+  // id no longer a target, whose bits were those of the generation being dropped).
+  std::array<std::uint8_t, KRSIE_FILTER_IDS> gens{};
+  for (std::size_t i = 0; i < gens.size(); ++i)
+    if (auto it = all.find((*slots)[i]); (*slots)[i] != 0 && it != all.end()) gens[i] = static_cast<std::uint8_t>(it->second & 3);
+  if (*slots != current || !std::equal(gens.begin(), gens.end(), std::begin(c.target_gens))) {
     std::copy(slots->begin(), slots->end(), std::begin(c.target_ids));
+    std::copy(gens.begin(), gens.end(), std::begin(c.target_gens));
     write_config(c);
   }
   if (!known) {
@@ -341,7 +353,7 @@ void PolicyMaps::set_target_levels(std::uint32_t word) {
 
 bool PolicyMaps::drop_target_generation(unsigned gen) {
   MapHandle& t = at("krsie_targets");
-  bool removed = false;
+  bool removed = false, changed = false;
   for (const Bytes& key : t.keys()) {
     auto v = t.lookup(key);
     if (!v) continue;
@@ -353,9 +365,13 @@ bool PolicyMaps::drop_target_generation(unsigned gen) {
       removed = true;
     } else {
       t.update(key, bytes_of(target));
+      changed = true;
     }
   }
-  if (removed) refresh_target_levels();  // as in add_targets: only the keys matter
+  if (removed)
+    refresh_target_levels();  // as in add_targets
+  else if (changed)
+    refresh_target_filter();
   return removed;
 }
 

@@ -468,6 +468,45 @@ TEST(GenerationMaps, PreparingAGenerationTouchesNoMapEntry) {
   EXPECT_THROW(maps->write_generation(PolicyMaps::PreparedGeneration{}), RuntimeError);
 }
 
+// The target filter carries each slot's generation bits (krsie_config.target_gens): the programs
+// tell a confined caller's generations from them, without the hash lookup. So every change of a
+// target's generations reaches them, not only ids that enter or leave the map.
+TEST(TargetFilter, SlotsCarryTheGenerationsOfTheirTargets) {
+  std::string why_not;
+  std::optional<PolicyMaps> maps = real_maps(false, why_not);
+  if (!maps) GTEST_SKIP() << why_not;
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+  int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "krsie_targets", 8, sizeof(krsie_target), 16, &opts);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  maps->add("krsie_targets", MapHandle::from_fd(fd, "krsie_targets"));
+  auto gens_of = [&](std::uint64_t id) {
+    krsie_config c = maps->config();
+    EXPECT_TRUE(c.target_filter & KRSIE_FILTER_KNOWN);
+    for (int i = 0; i < KRSIE_FILTER_IDS; ++i)
+      if (c.target_ids[i] == id) return int(c.target_gens[i]);
+    return -1;  // in no slot
+  };
+  maps->add_targets({11, 12}, 0);
+  EXPECT_EQ(gens_of(11), 1);
+  EXPECT_EQ(gens_of(12), 1);
+  maps->add_targets({12, 13}, 1);  // 12 is a key already: only its generations change
+  EXPECT_EQ(gens_of(11), 1);
+  EXPECT_EQ(gens_of(12), 3);
+  EXPECT_EQ(gens_of(13), 2);
+  maps->drop_target_generation(0);  // 11 leaves; 12 keeps generation 1
+  EXPECT_EQ(gens_of(11), -1);
+  EXPECT_EQ(gens_of(12), 2);
+  EXPECT_EQ(gens_of(13), 2);
+  maps->add_targets({12}, 0);
+  EXPECT_EQ(gens_of(12), 3);
+  maps->drop_target_generation(1);  // no key leaves but 13: 12 keeps generation 0
+  EXPECT_EQ(gens_of(12), 1);
+  EXPECT_EQ(gens_of(13), -1);
+  // More targets than slots: the filter is unknown (programs look every id up).
+  maps->add_targets({21, 22, 23, 24, 25}, 0);
+  EXPECT_FALSE(maps->config().target_filter & KRSIE_FILTER_KNOWN);
+}
+
 // The wait `replace` begins with the lock: it ends (no program runs here), reports how long it
 // blocked, and a wait never asked for is joined by the destructor.
 TEST(GracePeriod, ABackgroundWaitEndsAndCanBeLeft) {
