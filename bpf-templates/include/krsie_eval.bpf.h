@@ -329,33 +329,33 @@ static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *f
   struct krsie_path_memo *m = 0;
   if (inode && start != KRSIE_DFA_DEAD && namespace_seqs(&seqs))
     m = bpf_inode_storage_get(&krsie_path_memo, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-  if (!m)
-    return path_mask(e, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), start) |
-           inode_sets(inode, table);
-  __u32 key = (e->gen << 31) | (start & 0x7fffffff);
-  /* Fully ordered atomics (fetch-and-add of 0) around the reads of an entry: a seqlock reader
-   * on any CPU architecture, without a read barrier instruction in BPF. */
-  __u32 lock = __sync_fetch_and_add(&m->lock, 0);
-  if (!(lock & 1) && m->seen == *(volatile __u32 *)&m->forgets && m->seqs == seqs && m->epoch == e->table_epoch &&
-      m->key == key && m->table == table && m->dentry == (__u64)d && m->mnt == (__u64)mnt) {
-    __u64 mask = m->mask;
-    __builtin_memcpy(e->leaf, m->leaf, sizeof(e->leaf));
-    if (__sync_fetch_and_add(&m->lock, 0) == lock)  /* unchanged: no writer came in between */
-      return mask;
-    e->leaf[0] = 0;  /* torn by a writer: the walk below names the leaf */
+  __u32 key = (e->gen << 31) | (start & 0x7fffffff), forgets = 0;
+  if (m) {
+    /* Fully ordered atomics (fetch-and-add of 0) around the reads of an entry: a seqlock reader
+     * on any CPU architecture, without a read barrier instruction in BPF. */
+    __u32 lock = __sync_fetch_and_add(&m->lock, 0);
+    if (!(lock & 1) && m->seen == *(volatile __u32 *)&m->forgets && m->seqs == seqs && m->epoch == e->table_epoch &&
+        m->key == key && m->table == table && m->dentry == (__u64)d && m->mnt == (__u64)mnt) {
+      __u64 mask = m->mask;
+      __builtin_memcpy(e->leaf, m->leaf, sizeof(e->leaf));
+      if (__sync_fetch_and_add(&m->lock, 0) == lock)  /* unchanged: no writer came in between */
+        return mask;
+      e->leaf[0] = 0;  /* torn by a writer: the walk below names the leaf */
+    }
+    forgets = *(volatile __u32 *)&m->forgets;
+    __sync_fetch_and_add(&m->lock, 0);  /* the walk reads dentries after the seqlocks and `forgets` */
   }
-  __u32 forgets = *(volatile __u32 *)&m->forgets;
-  __sync_fetch_and_add(&m->lock, 0);  /* the walk reads dentries after the seqlocks and `forgets` */
+  /* One walk (one bpf_loop call site: the verifier checks its callback once per site). */
   e->walk_failed = 0;
-  __u64 mask = path_mask(e, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), start);
-  mask |= inode_sets(inode, table);
-  if (e->walk_failed || e->path_too_deep)
+  __u64 mask = path_mask(e, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), start) |
+               inode_sets(inode, table);
+  if (!m || e->walk_failed || e->path_too_deep)
     return mask;
   __sync_fetch_and_add(&m->lock, 0);  /* ... and before the seqlocks are read again */
   __u64 again = 0;
   if (!namespace_seqs(&again) || again != seqs)
     return mask;
-  lock = *(volatile __u32 *)&m->lock;
+  __u32 lock = *(volatile __u32 *)&m->lock;
   if ((lock & 1) || __sync_val_compare_and_swap(&m->lock, lock, lock + 1) != lock)
     return mask;  /* another CPU fills it */
   m->seen = forgets;
