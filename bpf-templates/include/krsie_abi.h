@@ -373,6 +373,8 @@ struct krsie_eval {
   __s32 err;
   __u32 sets;          /* krsie_hook_conf.sets of this run's hook */
   __u32 table_epoch;   /* krsie_config.table_epoch read at entry */
+  __u32 memo_forgets;  /* path memo (krsie_eval.bpf.h): what a walk to remember began with, kept */
+  __u64 memo_seqs;     /* here, not on the stack, so every path into the walk looks alike */
 };
 
 #endif /* KRSIE_ABI_H */

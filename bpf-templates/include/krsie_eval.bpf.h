@@ -316,49 +316,30 @@ static __always_inline __u64 inode_sets(struct inode *inode, __u32 table)
   return extra ? *extra : 0;
 }
 
-/* The set mask of the path of `file` (a BTF pointer) in the automaton starting at `start`, with
- * the exact-path inode sets of `table` (~0: none) added: path_mask() | inode_sets(), remembered in
- * the storage of the path's inode. */
-static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *file, __u32 start, __u32 table)
+/* The walk of file_mask_memo, and remembering it when e->memo_seqs says what it began with (0:
+ * nothing to remember). Only `file` and scalars come in: pointers are read again here. */
+static __always_inline __u64 file_mask_walk(struct krsie_eval *e, struct file *file, __u32 start, __u32 table,
+                                            __u32 key)
 {
-  /* Direct loads through BTF pointers: compared with the memo; the walk reads its own copies. */
+  e->walk_failed = 0;
+  __u64 mask = path_mask(e, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), start);
   struct dentry *d = file->f_path.dentry;
   struct vfsmount *mnt = file->f_path.mnt;
   struct inode *inode = d ? d->d_inode : 0;
-  __u64 seqs = 0;
-  struct krsie_path_memo *m = 0;
-  if (inode && start != KRSIE_DFA_DEAD && namespace_seqs(&seqs))
-    m = bpf_inode_storage_get(&krsie_path_memo, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-  __u32 key = (e->gen << 31) | (start & 0x7fffffff), forgets = 0;
-  if (m) {
-    /* Fully ordered atomics (fetch-and-add of 0) around the reads of an entry: a seqlock reader
-     * on any CPU architecture, without a read barrier instruction in BPF. */
-    __u32 lock = __sync_fetch_and_add(&m->lock, 0);
-    if (!(lock & 1) && m->seen == *(volatile __u32 *)&m->forgets && m->seqs == seqs && m->epoch == e->table_epoch &&
-        m->key == key && m->table == table && m->dentry == (__u64)d && m->mnt == (__u64)mnt) {
-      __u64 mask = m->mask;
-      __builtin_memcpy(e->leaf, m->leaf, sizeof(e->leaf));
-      if (__sync_fetch_and_add(&m->lock, 0) == lock)  /* unchanged: no writer came in between */
-        return mask;
-      e->leaf[0] = 0;  /* torn by a writer: the walk below names the leaf */
-    }
-    forgets = *(volatile __u32 *)&m->forgets;
-    __sync_fetch_and_add(&m->lock, 0);  /* the walk reads dentries after the seqlocks and `forgets` */
-  }
-  /* One walk (one bpf_loop call site: the verifier checks its callback once per site). */
-  e->walk_failed = 0;
-  __u64 mask = path_mask(e, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), start) |
-               inode_sets(inode, table);
-  if (!m || e->walk_failed || e->path_too_deep)
+  mask |= inode_sets(inode, table);
+  __u64 seqs = e->memo_seqs, again = 0;
+  if (!seqs || !inode || e->walk_failed || e->path_too_deep)
     return mask;
-  __sync_fetch_and_add(&m->lock, 0);  /* ... and before the seqlocks are read again */
-  __u64 again = 0;
+  __sync_fetch_and_add(&e->memo_forgets, 0);  /* the seqlocks are read again after the walk's reads */
   if (!namespace_seqs(&again) || again != seqs)
+    return mask;  /* a rename or a mount change during the walk */
+  struct krsie_path_memo *m = bpf_inode_storage_get(&krsie_path_memo, inode, 0, 0);
+  if (!m)
     return mask;
   __u32 lock = *(volatile __u32 *)&m->lock;
   if ((lock & 1) || __sync_val_compare_and_swap(&m->lock, lock, lock + 1) != lock)
     return mask;  /* another CPU fills it */
-  m->seen = forgets;
+  m->seen = e->memo_forgets;
   m->epoch = e->table_epoch;
   m->seqs = seqs;
   m->dentry = (__u64)d;
@@ -369,6 +350,45 @@ static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *f
   __builtin_memcpy(m->leaf, e->leaf, sizeof(m->leaf));
   __sync_fetch_and_add(&m->lock, 1);
   return mask;
+}
+
+/* The set mask of the path of `file` (a BTF pointer) in the automaton starting at `start`, with
+ * the exact-path inode sets of `table` (~0: none) added: path_mask() | inode_sets(), remembered in
+ * the storage of the path's inode. */
+static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *file, __u32 start, __u32 table)
+{
+  /* Direct loads through BTF pointers: compared with the memo; the walk reads its own copies. */
+  struct dentry *d = file->f_path.dentry;
+  struct vfsmount *mnt = file->f_path.mnt;
+  struct inode *inode = d ? d->d_inode : 0;
+  __u32 key = (e->gen << 31) | (start & 0x7fffffff);
+  /* What the walk began with is kept in the scratch vector: every path into the walk then looks
+   * alike to the verifier, which checks the walk (a bpf_loop callback) and the rest of the
+   * program once instead of once per path (3x the verification otherwise). */
+  e->memo_seqs = 0;
+  e->memo_forgets = 0;
+  if (inode && start != KRSIE_DFA_DEAD && namespace_seqs(&e->memo_seqs)) {
+    struct krsie_path_memo *m = bpf_inode_storage_get(&krsie_path_memo, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (m) {
+      /* Fully ordered atomics (fetch-and-add of 0) around the reads of an entry: a seqlock
+       * reader on any CPU architecture, without a read barrier instruction in BPF. */
+      __u32 lock = __sync_fetch_and_add(&m->lock, 0);
+      if (!(lock & 1) && m->seen == *(volatile __u32 *)&m->forgets && m->seqs == e->memo_seqs &&
+          m->epoch == e->table_epoch && m->key == key && m->table == table && m->dentry == (__u64)d &&
+          m->mnt == (__u64)mnt) {
+        __u64 mask = m->mask;
+        __builtin_memcpy(e->leaf, m->leaf, sizeof(e->leaf));
+        if (__sync_fetch_and_add(&m->lock, 0) == lock)  /* unchanged: no writer came in between */
+          return mask;
+        e->leaf[0] = 0;  /* torn by a writer: the walk below names the leaf */
+      }
+      e->memo_forgets = *(volatile __u32 *)&m->forgets;
+      __sync_fetch_and_add(&m->lock, 0);  /* the walk reads dentries after seqlocks and `forgets` */
+    } else {
+      e->memo_seqs = 0;  /* nothing to remember into */
+    }
+  }
+  return file_mask_walk(e, file, start, table, key);
 }
 
 /* krsie_d_instantiate: a new dentry for `inode` (a new name, or a dentry's memory reused):
@@ -538,11 +558,13 @@ static __always_inline void common_fields(struct krsie_eval *e, const struct krs
     string_field(e, KRSIE_F_COMMON + 6, comm);
   }
   if (conf && conf->needs_exe && conf->exe_dfa != KRSIE_DFA_DEAD) {
-    /* BTF pointers (direct loads): the walk of the binary's path is remembered in its inode. */
-    struct mm_struct *mm = bpf_get_current_task_btf()->mm;
-    struct file *exe = mm ? mm->exe_file : 0;
+    /* Not remembered: in every program, the memo's paths into the walks that follow would
+     * double the verification of the whole program (3x for a hook with two path walks). */
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct file *exe = BPF_CORE_READ(task, mm, exe_file);
     if (exe)
-      set_field(e, KRSIE_F_COMMON + 7, file_mask_memo(e, exe, conf->exe_dfa, 0xffffffff));
+      set_field(e, KRSIE_F_COMMON + 7,
+                path_mask(e, BPF_CORE_READ(exe, f_path.dentry), BPF_CORE_READ(exe, f_path.mnt), conf->exe_dfa));
     e->leaf[0] = 0;  /* the leaf name reported is the object's, not the binary's */
   }
 }
