@@ -330,20 +330,30 @@ struct krsie_event {
   __u8 addr[16];  /* object address, network byte order (IPv4: the first 4 bytes) */
 };
 
-/* Value of krsie_path_memo (inode storage): the last path walk remembered for an inode (see
- * path_mask_memo in krsie_eval.bpf.h). Userspace reads it only in tests (key: an fd of the file). */
-struct krsie_path_memo {
+/* One remembered walk of struct krsie_path_memo. */
+struct krsie_memo_entry {
   __u32 lock;      /* even: stable; odd: a writer fills the entry (taken with compare-and-swap) */
-  __u32 forgets;   /* instantiations of a dentry for this inode (krsie_d_instantiate) */
-  __u32 seen;      /* `forgets` read before the remembered walk */
+  __u32 seen;      /* krsie_path_memo.forgets read before the remembered walk */
   __u32 epoch;     /* krsie_config.table_epoch of the remembered walk */
+  __u32 key;       /* generation << 31 | automaton start state */
   __u64 seqs;      /* rename_lock << 32 | mount_lock sequences of the remembered walk */
   __u64 dentry;    /* the walked (dentry, mount) */
   __u64 mnt;
   __u64 mask;      /* the walk's set mask */
-  __u32 key;       /* generation << 31 | automaton start state */
   __u32 table;     /* krsie_inodes table whose sets `mask` includes (~0: none) */
+  __u32 pad;
   char leaf[64];   /* the leaf name the walk left for events */
+};
+#define KRSIE_MEMO_FILE_OPEN 0 /* krsie_path_memo.slot[]: file_open's walk */
+#define KRSIE_MEMO_EXEC 1      /* bprm_check_security's: an executed file is also opened, by
+                                  another automaton; one slot each, or they would evict each other */
+
+/* Value of krsie_path_memo (inode storage): the walks remembered for an inode (see
+ * file_mask_memo in krsie_eval.bpf.h). Userspace reads it only in tests (key: an fd of the file). */
+struct krsie_path_memo {
+  __u32 forgets;   /* instantiations of a dentry for this inode (krsie_d_instantiate) */
+  __u32 pad;
+  struct krsie_memo_entry slot[2];
 };
 
 /* The per-CPU scratch of one program run (map krsie_scratch): the field vector and buffers too

@@ -319,7 +319,7 @@ static __always_inline __u64 inode_sets(struct inode *inode, __u32 table)
 /* The walk of file_mask_memo, and remembering it when e->memo_seqs says what it began with (0:
  * nothing to remember). Only `file` and scalars come in: pointers are read again here. */
 static __always_inline __u64 file_mask_walk(struct krsie_eval *e, struct file *file, __u32 start, __u32 table,
-                                            __u32 key)
+                                            __u32 key, __u32 slot)
 {
   e->walk_failed = 0;
   __u64 mask = path_mask(e, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), start);
@@ -333,9 +333,10 @@ static __always_inline __u64 file_mask_walk(struct krsie_eval *e, struct file *f
   __sync_fetch_and_add(&e->memo_forgets, 0);  /* the seqlocks are read again after the walk's reads */
   if (!namespace_seqs(&again) || again != seqs)
     return mask;  /* a rename or a mount change during the walk */
-  struct krsie_path_memo *m = bpf_inode_storage_get(&krsie_path_memo, inode, 0, 0);
-  if (!m)
+  struct krsie_path_memo *memo = bpf_inode_storage_get(&krsie_path_memo, inode, 0, 0);
+  if (!memo)
     return mask;
+  struct krsie_memo_entry *m = &memo->slot[slot & 1];
   __u32 lock = *(volatile __u32 *)&m->lock;
   if ((lock & 1) || __sync_val_compare_and_swap(&m->lock, lock, lock + 1) != lock)
     return mask;  /* another CPU fills it */
@@ -355,7 +356,8 @@ static __always_inline __u64 file_mask_walk(struct krsie_eval *e, struct file *f
 /* The set mask of the path of `file` (a BTF pointer) in the automaton starting at `start`, with
  * the exact-path inode sets of `table` (~0: none) added: path_mask() | inode_sets(), remembered in
  * the storage of the path's inode. */
-static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *file, __u32 start, __u32 table)
+static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *file, __u32 start, __u32 table,
+                                            __u32 slot)
 {
   /* Direct loads through BTF pointers: compared with the memo; the walk reads its own copies. */
   struct dentry *d = file->f_path.dentry;
@@ -368,12 +370,14 @@ static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *f
   e->memo_seqs = 0;
   e->memo_forgets = 0;
   if (inode && start != KRSIE_DFA_DEAD && namespace_seqs(&e->memo_seqs)) {
-    struct krsie_path_memo *m = bpf_inode_storage_get(&krsie_path_memo, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-    if (m) {
+    struct krsie_path_memo *memo =
+        bpf_inode_storage_get(&krsie_path_memo, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (memo) {
+      struct krsie_memo_entry *m = &memo->slot[slot & 1];
       /* Fully ordered atomics (fetch-and-add of 0) around the reads of an entry: a seqlock
        * reader on any CPU architecture, without a read barrier instruction in BPF. */
       __u32 lock = __sync_fetch_and_add(&m->lock, 0);
-      if (!(lock & 1) && m->seen == *(volatile __u32 *)&m->forgets && m->seqs == e->memo_seqs &&
+      if (!(lock & 1) && m->seen == *(volatile __u32 *)&memo->forgets && m->seqs == e->memo_seqs &&
           m->epoch == e->table_epoch && m->key == key && m->table == table && m->dentry == (__u64)d &&
           m->mnt == (__u64)mnt) {
         __u64 mask = m->mask;
@@ -382,13 +386,13 @@ static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *f
           return mask;
         e->leaf[0] = 0;  /* torn by a writer: the walk below names the leaf */
       }
-      e->memo_forgets = *(volatile __u32 *)&m->forgets;
+      e->memo_forgets = *(volatile __u32 *)&memo->forgets;
       __sync_fetch_and_add(&m->lock, 0);  /* the walk reads dentries after seqlocks and `forgets` */
     } else {
       e->memo_seqs = 0;  /* nothing to remember into */
     }
   }
-  return file_mask_walk(e, file, start, table, key);
+  return file_mask_walk(e, file, start, table, key, slot);
 }
 
 /* krsie_d_instantiate: a new dentry for `inode` (a new name, or a dentry's memory reused):
@@ -431,7 +435,7 @@ static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 whic
 /* path_field() of the path of `file` (a BTF pointer) as the hook's path 0, remembered in its
  * inode (file_mask_memo). */
 static __always_inline void file_path_field(struct krsie_eval *e, __u32 f, struct file *file,
-                                            const struct krsie_hook_conf *conf)
+                                            const struct krsie_hook_conf *conf, __u32 slot)
 {
   struct dentry *d = file ? file->f_path.dentry : 0;
   if (!conf || !d)
@@ -443,7 +447,7 @@ static __always_inline void file_path_field(struct krsie_eval *e, __u32 f, struc
     }
     return;
   }
-  set_field(e, f, file_mask_memo(e, file, conf->dfa[0], table_id(e, f)));
+  set_field(e, f, file_mask_memo(e, file, conf->dfa[0], table_id(e, f), slot));
 }
 
 /* Whether some rule tests a set of field f (else its set mask is 0: no lookup). */
@@ -846,7 +850,7 @@ static __always_inline void inode_info_btf(struct krsie_eval *e, struct inode *i
 KRSIE_FIELDS(file_open, struct file *file)
 {
   /* The memo lives in the opened path's d_inode (not f_inode: an overlayfs backing file's differs). */
-  file_path_field(e, 0, file, conf);
+  file_path_field(e, 0, file, conf, KRSIE_MEMO_FILE_OPEN);
   set_field(e, 1, file->f_flags);
   set_field(e, 2, file->f_mode);
   struct inode *inode = file->f_inode;
@@ -857,7 +861,7 @@ KRSIE_FIELDS(file_open, struct file *file)
 KRSIE_FIELDS(bprm_check_security, struct linux_binprm *bprm)
 {
   struct file *file = BPF_CORE_READ(bprm, file);
-  file_path_field(e, 0, bprm->file, conf);
+  file_path_field(e, 0, bprm->file, conf, KRSIE_MEMO_EXEC);
   string_field(e, 1, BPF_CORE_READ(bprm, filename));
   set_field(e, 2, (__u64)(__s64)BPF_CORE_READ(bprm, argc));
   inode_info(e, BPF_CORE_READ(file, f_inode), KRSIE_F_IS_OWNER);

@@ -37,5 +37,6 @@ static_assert(sizeof(krsie_lpm6_key) == 24);
 static_assert(sizeof(krsie_string_key) == 68);
 static_assert(sizeof(krsie_inode_set_key) == 24);
 static_assert(sizeof(krsie_stats) == 64);
-static_assert(sizeof(krsie_path_memo) == 120);
-static_assert(offsetof(krsie_path_memo, leaf) == 56);
+static_assert(sizeof(krsie_memo_entry) == 120);
+static_assert(offsetof(krsie_memo_entry, leaf) == 56);
+static_assert(sizeof(krsie_path_memo) == 248);

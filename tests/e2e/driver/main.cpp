@@ -597,11 +597,16 @@ int print_memo(const std::string& pin, const std::string& path) {
       std::cout << "memo none\n";
       return 1;
     }
-    krsie_path_memo m;
-    std::memcpy(&m, value->data(), sizeof m);
-    std::printf("memo lock=%u forgets=%u seen=%u epoch=%u key=%#x mask=%#llx filled=%d leaf=%.*s\n", m.lock, m.forgets,
-                m.seen, m.epoch, m.key, static_cast<unsigned long long>(m.mask), m.dentry != 0,
-                static_cast<int>(strnlen(m.leaf, sizeof m.leaf)), m.leaf);
+    krsie_path_memo memo;
+    std::memcpy(&memo, value->data(), sizeof memo);
+    // The exec slot first, file_open's last (its line ends the output).
+    for (int slot : {KRSIE_MEMO_EXEC, KRSIE_MEMO_FILE_OPEN}) {
+      const krsie_memo_entry& m = memo.slot[slot];
+      std::printf("%s lock=%u forgets=%u seen=%u epoch=%u key=%#x mask=%#llx filled=%d leaf=%.*s\n",
+                  slot == KRSIE_MEMO_EXEC ? "memo-exec" : "memo", m.lock, memo.forgets, m.seen, m.epoch, m.key,
+                  static_cast<unsigned long long>(m.mask), m.dentry != 0, static_cast<int>(strnlen(m.leaf, sizeof m.leaf)),
+                  m.leaf);
+    }
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "krsie-e2e --memo: " << e.what() << "\n";
