@@ -316,6 +316,38 @@ static __always_inline __u64 inode_sets(struct inode *inode, __u32 table)
   return extra ? *extra : 0;
 }
 
+/* Admission to the memo: an inode's storage (two allocations, ~4,000 instructions) is made at its
+ * second walk on a CPU, not its first, so a workload that opens each file once (untar, a build
+ * writing its outputs) does not pay for memos it never reads. One slot per hash of the inode's
+ * identity (device, number), shared by the CPUs (written on walks only, never on a hit): a slot
+ * holding it means a walk of it came before (a collision or a race only admits early or late: a
+ * memo more or fewer, never a wrong one). */
+#define KRSIE_MEMO_DOOR_SLOTS 256
+struct krsie_memo_door {
+  __u64 seen[KRSIE_MEMO_DOOR_SLOTS];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct krsie_memo_door);
+} krsie_memo_door SEC(".maps");
+
+static __always_inline bool memo_admit(struct inode *inode)
+{
+  __u32 zero = 0;
+  struct krsie_memo_door *door = bpf_map_lookup_elem(&krsie_memo_door, &zero);
+  if (!door)
+    return false;
+  __u64 id = (__u64)inode->i_ino ^ ((__u64)inode->i_sb->s_dev << 40);
+  __u32 slot = (__u32)((id * 0x9E3779B97F4A7C15ull) >> 56) & (KRSIE_MEMO_DOOR_SLOTS - 1);
+  if (door->seen[slot] == id)
+    return true;
+  door->seen[slot] = id;
+  return false;
+}
+
 /* The walk of file_mask_memo, and remembering it when e->memo_seqs says what it began with (0:
  * nothing to remember). Only `file` and scalars come in: pointers are read again here. */
 static __always_inline __u64 file_mask_walk(struct krsie_eval *e, struct file *file, __u32 start, __u32 table,
@@ -334,6 +366,8 @@ static __always_inline __u64 file_mask_walk(struct krsie_eval *e, struct file *f
   if (!namespace_seqs(&again) || again != seqs)
     return mask;  /* a rename or a mount change during the walk */
   struct krsie_path_memo *memo = bpf_inode_storage_get(&krsie_path_memo, inode, 0, 0);
+  if (!memo && memo_admit(inode))
+    memo = bpf_inode_storage_get(&krsie_path_memo, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
   if (!memo)
     return mask;
   struct krsie_memo_entry *m = &memo->slot[slot & 1];
@@ -370,8 +404,8 @@ static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *f
   e->memo_seqs = 0;
   e->memo_forgets = 0;
   if (inode && start != KRSIE_DFA_DEAD && namespace_seqs(&e->memo_seqs)) {
-    struct krsie_path_memo *memo =
-        bpf_inode_storage_get(&krsie_path_memo, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    /* Found, not created: the storage of an inode is made after its second walk (below). */
+    struct krsie_path_memo *memo = bpf_inode_storage_get(&krsie_path_memo, inode, 0, 0);
     if (memo) {
       struct krsie_memo_entry *m = &memo->slot[slot & 1];
       /* Fully ordered atomics (fetch-and-add of 0) around the reads of an entry: a seqlock
@@ -388,8 +422,6 @@ static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *f
       }
       e->memo_forgets = *(volatile __u32 *)&memo->forgets;
       __sync_fetch_and_add(&m->lock, 0);  /* the walk reads dentries after seqlocks and `forgets` */
-    } else {
-      e->memo_seqs = 0;  /* nothing to remember into */
     }
   }
   return file_mask_walk(e, file, start, table, key, slot);

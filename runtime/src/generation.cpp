@@ -83,6 +83,7 @@ const std::vector<MapAbi>& generic_maps() {
       {K::scratch, "krsie_scratch", 4, 0, false, false, false},
       // Inode storage: the programs' path memo (krsie_eval.bpf.h); the loader only pins it.
       {K::path_memo, "krsie_path_memo", 4, sizeof(krsie_path_memo), false, false, false},
+      {K::memo_door, "krsie_memo_door", 4, 0, false, false, false},  // admission to it
   };
   return maps;
 }

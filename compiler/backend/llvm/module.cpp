@@ -18,7 +18,7 @@ namespace {
 const char* const k_runtime_maps[] = {
     "krsie_targets",    "krsie_config", "krsie_events", "krsie_stats",   "krsie_rules",  "krsie_hooks",   "krsie_dfa_trans",
     "krsie_dfa_states", "krsie_lpm4",   "krsie_lpm6",   "krsie_strings", "krsie_inodes", "krsie_scratch",
-    "krsie_path_memo",
+    "krsie_path_memo",  "krsie_memo_door",
 };
 
 }  // namespace

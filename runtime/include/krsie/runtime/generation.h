@@ -19,10 +19,10 @@ namespace krsie::runtime {
 
 // The maps of the generic template.
 enum class MapKind : std::uint8_t {
-  rules, hooks, dfa_trans, dfa_states, lpm4, lpm6, strings, inodes, config, targets, stats, events, scratch, path_memo
+  rules, hooks, dfa_trans, dfa_states, lpm4, lpm6, strings, inodes, config, targets, stats, events, scratch, path_memo, memo_door
 };
 // Number of MapKind values (arrays indexed by kind).
-inline constexpr std::size_t k_map_kinds = static_cast<std::size_t>(MapKind::path_memo) + 1;
+inline constexpr std::size_t k_map_kinds = static_cast<std::size_t>(MapKind::memo_door) + 1;
 
 // What the loader knows about one map of the generic template.
 struct MapAbi {
