@@ -283,9 +283,11 @@ struct krsie_config {
                            one of target_ids, so an id that is none of them is no target and
                            needs no hash lookup. 0 (what the compiler writes, or more targets
                            than slots): look every candidate id up */
-  __u32 table_epoch;    /* bumped by krsie-load before it changes any generation's tables (the
+  __u32 table_epoch;    /* changed by krsie-load before it changes any generation's tables (the
                            purge and rewrite of a replacement): path masks remembered under
-                           another epoch are stale (krsie_path_memo, krsie_eval.bpf.h) */
+                           another epoch are stale (krsie_path_memo, krsie_eval.bpf.h). A Gray
+                           code: one bit, so one byte, changes per replacement, and a read torn
+                           by the update's byte copy sees the old or the new value */
   __u64 target_ids[KRSIE_FILTER_IDS]; /* 0: empty slot. The loader never rewrites the slot of
                            an id that stays a target (see docs/loader.md) */
   __u8 target_gens[KRSIE_FILTER_IDS]; /* krsie_target.generations of the id in the same slot
@@ -341,9 +343,12 @@ struct krsie_memo_entry {
   __u64 mnt;
   __u64 mask;      /* the walk's set mask */
   __u32 table;     /* krsie_inodes table whose sets `mask` includes (~0: none) */
-  __u32 pad;
+  __u32 stamp;     /* bpf_ktime_get_ns() >> 30 when remembered: entries older than
+                      KRSIE_MEMO_MAX_AGE units (~8.6 s) are not reused, so the 32-bit sequences
+                      cannot wrap back to a remembered value in time */
   char leaf[64];   /* the leaf name the walk left for events */
 };
+#define KRSIE_MEMO_MAX_AGE 8
 #define KRSIE_MEMO_FILE_OPEN 0 /* krsie_path_memo.slot[]: file_open's walk */
 #define KRSIE_MEMO_EXEC 1      /* bprm_check_security's: an executed file is also opened, by
                                   another automaton; one slot each, or they would evict each other */
@@ -385,6 +390,8 @@ struct krsie_eval {
   __u32 table_epoch;   /* krsie_config.table_epoch read at entry */
   __u32 memo_forgets;  /* path memo (krsie_eval.bpf.h): what a walk to remember began with, kept */
   __u64 memo_seqs;     /* here, not on the stack, so every path into the walk looks alike */
+  __u64 run_seq;       /* incremented by every run that takes this scratch (eval_begin): a run
+                          preempted by another on its CPU sees it change and remembers nothing */
 };
 
 #endif /* KRSIE_ABI_H */

@@ -104,6 +104,7 @@ static __always_inline struct krsie_eval *eval_begin(__u32 hook, __u32 gen)
   e->table_gen = (gen & 1) ? KRSIE_TABLE_GEN_BIT : 0;
   e->family = 0;
   e->port = 0;
+  e->run_seq++;
   e->path_too_deep = 0;
   e->walk_failed = 0;
   e->inode.dev = 0;
@@ -351,8 +352,10 @@ static __always_inline bool memo_admit(struct inode *inode)
 /* The walk of file_mask_memo, and remembering it when e->memo_seqs says what it began with (0:
  * nothing to remember). Only `file` and scalars come in: pointers are read again here. */
 static __always_inline __u64 file_mask_walk(struct krsie_eval *e, struct file *file, __u32 start, __u32 table,
-                                            __u32 key, __u32 slot)
+                                            __u32 key, __u32 slot, __u64 run)
 {
+  /* Fully ordered: the walk's reads come after the seqlocks (and `forgets`) were read. */
+  __sync_fetch_and_add(&e->memo_forgets, 0);
   e->walk_failed = 0;
   __u64 mask = path_mask(e, BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), start);
   struct dentry *d = file->f_path.dentry;
@@ -368,8 +371,8 @@ static __always_inline __u64 file_mask_walk(struct krsie_eval *e, struct file *f
   struct krsie_path_memo *memo = bpf_inode_storage_get(&krsie_path_memo, inode, 0, 0);
   if (!memo && memo_admit(inode))
     memo = bpf_inode_storage_get(&krsie_path_memo, inode, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-  if (!memo)
-    return mask;
+  if (!memo || e->run_seq != run)
+    return mask;  /* no storage, or another run took this CPU's scratch during the walk */
   struct krsie_memo_entry *m = &memo->slot[slot & 1];
   __u32 lock = *(volatile __u32 *)&m->lock;
   if ((lock & 1) || __sync_val_compare_and_swap(&m->lock, lock, lock + 1) != lock)
@@ -382,6 +385,7 @@ static __always_inline __u64 file_mask_walk(struct krsie_eval *e, struct file *f
   m->mask = mask;
   m->key = key;
   m->table = table;
+  m->stamp = bpf_ktime_get_ns() >> 30;
   __builtin_memcpy(m->leaf, e->leaf, sizeof(m->leaf));
   __sync_fetch_and_add(&m->lock, 1);
   return mask;
@@ -398,6 +402,7 @@ static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *f
   struct vfsmount *mnt = file->f_path.mnt;
   struct inode *inode = d ? d->d_inode : 0;
   __u32 key = (e->gen << 31) | (start & 0x7fffffff);
+  __u64 run = e->run_seq;
   /* What the walk began with is kept in the scratch vector: every path into the walk then looks
    * alike to the verifier, which checks the walk (a bpf_loop callback) and the rest of the
    * program once instead of once per path (3x the verification otherwise). */
@@ -413,7 +418,8 @@ static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *f
       __u32 lock = __sync_fetch_and_add(&m->lock, 0);
       if (!(lock & 1) && m->seen == *(volatile __u32 *)&memo->forgets && m->seqs == e->memo_seqs &&
           m->epoch == e->table_epoch && m->key == key && m->table == table && m->dentry == (__u64)d &&
-          m->mnt == (__u64)mnt) {
+          m->mnt == (__u64)mnt && (__u32)(bpf_ktime_get_ns() >> 30) - m->stamp < KRSIE_MEMO_MAX_AGE &&
+          e->run_seq == run) {
         __u64 mask = m->mask;
         __builtin_memcpy(e->leaf, m->leaf, sizeof(e->leaf));
         if (__sync_fetch_and_add(&m->lock, 0) == lock)  /* unchanged: no writer came in between */
@@ -421,10 +427,9 @@ static __always_inline __u64 file_mask_memo(struct krsie_eval *e, struct file *f
         e->leaf[0] = 0;  /* torn by a writer: the walk below names the leaf */
       }
       e->memo_forgets = *(volatile __u32 *)&memo->forgets;
-      __sync_fetch_and_add(&m->lock, 0);  /* the walk reads dentries after seqlocks and `forgets` */
     }
   }
-  return file_mask_walk(e, file, start, table, key, slot);
+  return file_mask_walk(e, file, start, table, key, slot, run);
 }
 
 /* krsie_d_instantiate: a new dentry for `inode` (a new name, or a dentry's memory reused):

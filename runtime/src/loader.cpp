@@ -39,6 +39,22 @@ bool exists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
+// The next value of krsie_config.table_epoch: a Gray code, so that one bit (one byte) changes and
+// a program reading the word while the update copies it byte by byte sees the old or the new one.
+std::uint32_t next_table_epoch(std::uint32_t gray) {
+  std::uint32_t n = gray;
+  for (std::uint32_t shift = 1; shift < 32; shift <<= 1) n ^= n >> shift;  // Gray -> binary
+  ++n;
+  return n ^ (n >> 1);
+}
+
+// The path memo's forgetting program first: it must run before any program that remembers
+// (docs/generic-backend.md, "Path memo").
+std::vector<std::string> forget_first(std::vector<std::string> programs) {
+  std::stable_partition(programs.begin(), programs.end(), [](const std::string& p) { return p == KRSIE_FORGET_PROGRAM; });
+  return programs;
+}
+
 std::string program_hook(const std::string& program) {
   return program.rfind("krsie_", 0) == 0 ? program.substr(6) : program;
 }
@@ -324,14 +340,15 @@ LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request) {
   maps.write_config(config);
   result.fill_ms = ms_since(t);
   t = Clock::now();
-  for (const std::string& p : policy.meta.programs) links.push_back(object->attach(p));
+  const std::vector<std::string> attach_order = forget_first(policy.meta.programs);
+  for (const std::string& p : attach_order) links.push_back(object->attach(p));
   result.attach_ms = ms_since(t);
   t = Clock::now();
 
   make_dirs(stage_pins + "/maps");
   make_dirs(stage_pins + "/links");
   for (const auto& [m, handle] : maps.all()) handle.pin(stage_pins + "/maps/" + m);
-  for (std::size_t i = 0; i < links.size(); ++i) links[i].pin(stage_pins + "/links/" + policy.meta.programs[i]);
+  for (std::size_t i = 0; i < links.size(); ++i) links[i].pin(stage_pins + "/links/" + attach_order[i]);
 
   make_dirs(stage_state);
   PolicyState state;
@@ -443,6 +460,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
   std::vector<std::string> new_programs;
   for (const std::string& p : policy.meta.programs)
     if (code_replacement || !attached.count(p)) new_programs.push_back(p);
+  new_programs = forget_first(std::move(new_programs));
   if (staged) {
     // libbpf's open of the template costs ~2.7 M instructions at 10,000 rules. A generic
     // replacement whose programs are all attached loads nothing from the new template: when that
@@ -552,7 +570,7 @@ ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& req
     // change from here on, so what was remembered for them (when `next` was last in force) must
     // not be found again. Before the purge, after the wait: no run still reads `next`.
     krsie_config epoch = maps.config();
-    ++epoch.table_epoch;
+    epoch.table_epoch = next_table_epoch(epoch.table_epoch);
     maps.write_config(epoch);
     maps.purge_generation(next, listed);
     // Refreshed here even when no target left the map: this heals a configuration word that an

@@ -104,7 +104,7 @@ std::string metadata(const std::string& name = "unit", const std::string& target
                      int abi = KRSIE_ABI_VERSION) {
   return R"({"format": "krsie-policy", "abi": )" + std::to_string(abi) + R"(, "backend": "generic", "compiler": "test",
  "name": ")" + name + R"(", "mode": "enforce", "targets": )" + targets + R"(,
- "programs": ["krsie_file_open"], "map_sizes": {"krsie_rules": 1},
+ "programs": ["krsie_d_instantiate", "krsie_file_open"], "map_sizes": {"krsie_rules": 1},
  "inode_paths": [{"table": 256, "bit": 0, "path": "/nonexistent/krsie-unit"}],
  "rules": [{"id": 0, "hook": "file_open", "locations": ["unit.krs:4:3"], "source": "deny file read \"/x\";",
             "message": "protected", "tag": "secrets"}]})";
@@ -226,6 +226,21 @@ TEST(PolicyObjectCheck, TheTemplateMustHaveTheNamedPrograms) {
             std::string::npos);
 }
 
+// file_open remembers path walks: an object that would load it without the program that makes
+// the memo forget is refused (the memo would not be sound).
+TEST(PolicyObjectCheck, APathMemoUserNeedsTheForgettingProgram) {
+  TempDir dir;
+  std::string meta = metadata();
+  meta.replace(meta.find("\"krsie_d_instantiate\", "), 23, "");
+  PolicyObject p = PolicyObject::parse(make_object(dir, meta, serialize(small_records())), RuleText::skip);
+  try {
+    p.check_template();
+    ADD_FAILURE() << "accepted";
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("loads krsie_file_open without krsie_d_instantiate"), std::string::npos) << e.what();
+  }
+}
+
 // The file offset of section `name` of an ELF object (0: none).
 std::size_t section_offset(const std::vector<std::uint8_t>& bytes, const std::string& name) {
   Elf64_Ehdr eh;
@@ -281,7 +296,7 @@ std::vector<std::uint8_t> loader_table_bytes() {
   policy.targets = {cgroup, pod};
   policy.rule_table.resize(1);
   backend::GenericPolicy g;
-  g.programs = {"krsie_file_open"};
+  g.programs = {"krsie_d_instantiate", "krsie_file_open"};
   g.inode_paths = {{256, 0, "/nonexistent/krsie-unit"}, {256, 1, "/etc/a b"}};
   return backend::loader_table(policy, g, "krsiec test");
 }
@@ -326,7 +341,7 @@ TEST(LoaderTable, LoadAndReplaceReadTheTableNotTheJson) {
   EXPECT_EQ(p.meta.compiler, "krsiec test");
   EXPECT_EQ(p.meta.cgroup_targets, std::vector<std::string>{"/sys/fs/cgroup/unit"});
   EXPECT_EQ(p.meta.pod_targets, 1u);
-  EXPECT_EQ(p.meta.programs, std::vector<std::string>{"krsie_file_open"});
+  EXPECT_EQ(p.meta.programs, (std::vector<std::string>{"krsie_d_instantiate", "krsie_file_open"}));
   EXPECT_EQ(p.meta.rule_count, 1u);
   EXPECT_TRUE(p.meta.rules.empty());
   ASSERT_EQ(p.meta.inode_paths.size(), 2u);  // sorted by path in the table
