@@ -39,15 +39,6 @@ bool exists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
-// The next value of krsie_config.table_epoch: a Gray code, so that one bit (one byte) changes and
-// a program reading the word while the update copies it byte by byte sees the old or the new one.
-std::uint32_t next_table_epoch(std::uint32_t gray) {
-  std::uint32_t n = gray;
-  for (std::uint32_t shift = 1; shift < 32; shift <<= 1) n ^= n >> shift;  // Gray -> binary
-  ++n;
-  return n ^ (n >> 1);
-}
-
 // The path memo's forgetting program first: it must run before any program that remembers
 // (docs/generic-backend.md, "Path memo").
 std::vector<std::string> forget_first(std::vector<std::string> programs) {
@@ -184,6 +175,14 @@ std::string absolute(const std::string& path) {
 }
 
 }  // namespace
+
+// A program reading the word while the update copies it byte by byte sees the old or the new value.
+std::uint32_t next_table_epoch(std::uint32_t gray) {
+  std::uint32_t n = gray;
+  for (std::uint32_t shift = 1; shift < 32; shift <<= 1) n ^= n >> shift;  // Gray -> binary
+  ++n;
+  return n ^ (n >> 1);
+}
 
 std::string hook_name(std::uint32_t hook) {
   static const char* names[KRSIE_HOOK_MAX] = {

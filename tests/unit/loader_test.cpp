@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -722,6 +723,21 @@ TEST(Generations, EntryCountsIncludeStatesAndInodes) {
   EXPECT_EQ(counts["krsie_dfa_trans"], 2u + 't' + 1);  // slots up to the highest one used
   EXPECT_EQ(counts["krsie_inodes"], 1u);
   EXPECT_EQ(counts.count("krsie_config"), 0u);
+}
+
+// krsie_config.table_epoch, which the path memo compares, advances as a Gray code: one bit, so
+// one byte, changes per replacement (a program reading the word while the update copies it byte
+// by byte sees the old or the new value, never an older one), and it does not repeat soon.
+TEST(TableEpoch, OneBitChangesPerReplacement) {
+  std::set<std::uint32_t> seen{0};
+  std::uint32_t e = 0;
+  for (int i = 0; i < 100000; ++i) {
+    std::uint32_t next = next_table_epoch(e);
+    EXPECT_EQ(__builtin_popcount(e ^ next), 1) << e;
+    EXPECT_TRUE(seen.insert(next).second) << next;
+    e = next;
+  }
+  EXPECT_EQ(next_table_epoch(0x80000000u), 0u);  // wraps around after 2^32 steps
 }
 
 // ---- target filter (krsie_config.target_ids) --------------------------------------------------

@@ -110,6 +110,10 @@ void require_kernel();
 // ErrorKind::usage when there is no target at all or a path is not a cgroup v2 directory.
 std::vector<TargetRecord> resolve_targets(const PolicyMetadata& meta, const TargetRequest& request);
 
+// The krsie_config.table_epoch after `gray` (a replacement advances it before it rewrites a
+// generation's tables): a Gray code, so one bit, one byte, changes per step.
+std::uint32_t next_table_epoch(std::uint32_t gray);
+
 LoadResult load_policy(const LoaderPaths& paths, const LoadRequest& request);
 ReplaceResult replace_policy(const LoaderPaths& paths, const ReplaceRequest& request);
 void unload_policy(const LoaderPaths& paths, const std::string& name);
