@@ -74,7 +74,7 @@ KRSIE_GENERIC(kernel_module_request, KRSIE_HOOK_KERNEL_MODULE_REQUEST)
 KRSIE_GENERIC(bpf, KRSIE_HOOK_BPF)
 
 /* Not a policy hook: every new dentry of an inode makes the inode's path memo forget (see
- * path_mask_memo, krsie_eval.bpf.h). Loaded with the programs that remember walks. */
+ * file_mask_memo, krsie_eval.bpf.h). Loaded with the programs that remember walks. */
 SEC("lsm/d_instantiate")
 int BPF_PROG(krsie_d_instantiate, struct dentry *dentry, struct inode *inode)
 {

@@ -307,14 +307,31 @@ static __always_inline bool namespace_seqs(__u64 *out)
   return true;
 }
 
-/* The exact-path inode sets of `table` for `inode` (a BTF pointer; table ~0: none). */
+/* The exact-path inode sets of `table` for the inode (dev, ino): the same file under another name
+ * (hard link, bind mount) keeps its exact rules' sets. */
+static __always_inline __u64 inode_set_mask(__u64 dev, __u64 ino, __u32 table)
+{
+  struct krsie_inode_set_key k = {.dev = dev, .ino = ino, .table = table};
+  __u64 *extra = bpf_map_lookup_elem(&krsie_inodes, &k);
+  return extra ? *extra : 0;
+}
+
+/* inode_set_mask() of `inode`, a BTF pointer (direct loads; table ~0: none). */
 static __always_inline __u64 inode_sets(struct inode *inode, __u32 table)
 {
   if (!inode || table == 0xffffffff)
     return 0;
-  struct krsie_inode_set_key k = {.dev = inode->i_sb->s_dev, .ino = inode->i_ino, .table = table};
-  __u64 *extra = bpf_map_lookup_elem(&krsie_inodes, &k);
-  return extra ? *extra : 0;
+  return inode_set_mask(inode->i_sb->s_dev, inode->i_ino, table);
+}
+
+/* No rule tests the path of `d`: no walk, but events still name the object by its leaf (unless
+ * an earlier path of the run named it). */
+static __always_inline void unwalked_leaf(struct krsie_eval *e, struct dentry *d)
+{
+  if (!e->leaf[0]) {
+    struct qstr name = BPF_CORE_READ(d, d_name);
+    bpf_probe_read_kernel_str(e->leaf, sizeof(e->leaf), name.name);
+  }
 }
 
 /* Admission to the memo: an inode's storage (two allocations, ~4,000 instructions) is made at its
@@ -449,23 +466,14 @@ static __always_inline void path_field(struct krsie_eval *e, __u32 f, __u32 whic
   if (!conf || which >= 3 || !d)
     return;
   if (conf->dfa[which & 3] == KRSIE_DFA_DEAD) {
-    /* No rule tests this path: no walk, but events still name the object by its leaf. */
-    if (which == 0 && !e->leaf[0]) {
-      struct qstr name = BPF_CORE_READ(d, d_name);
-      bpf_probe_read_kernel_str(e->leaf, sizeof(e->leaf), name.name);
-    }
+    if (which == 0)
+      unwalked_leaf(e, d);
     return;
   }
   __u64 mask = path_mask(e, d, mnt, conf->dfa[which & 3]);
-  /* The same file under another name (hard link, bind mount) keeps its exact rules' sets. */
   struct inode *inode = BPF_CORE_READ(d, d_inode);
-  if (inode) {
-    struct krsie_inode_set_key k = {.dev = BPF_CORE_READ(inode, i_sb, s_dev), .ino = BPF_CORE_READ(inode, i_ino),
-                                    .table = table_id(e, f)};
-    __u64 *extra = bpf_map_lookup_elem(&krsie_inodes, &k);
-    if (extra)
-      mask |= *extra;
-  }
+  if (inode)
+    mask |= inode_set_mask(BPF_CORE_READ(inode, i_sb, s_dev), BPF_CORE_READ(inode, i_ino), table_id(e, f));
   set_field(e, f, mask);
 }
 
@@ -478,10 +486,7 @@ static __always_inline void file_path_field(struct krsie_eval *e, __u32 f, struc
   if (!conf || !d)
     return;
   if (conf->dfa[0] == KRSIE_DFA_DEAD) {
-    if (!e->leaf[0]) {
-      struct qstr name = BPF_CORE_READ(d, d_name);
-      bpf_probe_read_kernel_str(e->leaf, sizeof(e->leaf), name.name);
-    }
+    unwalked_leaf(e, d);
     return;
   }
   set_field(e, f, file_mask_memo(e, file, conf->dfa[0], table_id(e, f), slot));
