@@ -19,6 +19,10 @@
  * forget an inode when a new dentry appears for it (krsie_eval.bpf.h). Objects list it among
  * their programs when some program remembers path walks. */
 #define KRSIE_FORGET_PROGRAM "krsie_d_instantiate"
+/* The programs that remember path walks (krsie_path_memo slots KRSIE_MEMO_FILE_OPEN and
+ * KRSIE_MEMO_EXEC): krsiec lists KRSIE_FORGET_PROGRAM with any of them, krsie-load refuses an
+ * object that does not. */
+#define KRSIE_MEMO_PROGRAMS {"krsie_file_open", "krsie_bprm_check_security"}
 
 /* Capacity limits, documented in docs/architecture.md and docs/loader.md. */
 #define KRSIE_MAX_TARGETS 4096     /* target cgroups across all policies of one object */

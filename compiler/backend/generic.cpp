@@ -129,11 +129,11 @@ class Lowering {
     if (failed_) return std::nullopt;
     krsie_config cfg{out_.enforce ? 1u : 0u, 10000u};
     add("krsie_config", bytes_of(std::uint32_t{0}), bytes_of(cfg), std::string("config enforce=") + (out_.enforce ? "1" : "0") + " events_per_sec=10000");
-    // file_open and bprm_check_security remember the walk of their file's path (krsie_eval.bpf.h,
-    // file_mask_memo): the memo is sound only with its forgetting program attached beside them
-    // (krsie-load refuses an object without it, and attaches it first).
-    for (const HookState& hs : hooks_)
-      if (hs.hook->name == std::string_view("file_open") || hs.hook->name == std::string_view("bprm_check_security")) {
+    // Programs that remember path walks (krsie_eval.bpf.h, file_mask_memo): the memo is sound only
+    // with its forgetting program attached beside them (krsie-load refuses an object without it,
+    // and attaches it first).
+    for (const char* user : KRSIE_MEMO_PROGRAMS)
+      if (std::find(out_.programs.begin(), out_.programs.end(), user) != out_.programs.end()) {
         out_.programs.push_back(k_forget_program);
         break;
       }

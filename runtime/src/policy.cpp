@@ -183,10 +183,10 @@ void PolicyObject::check_template() const {
   if (meta.programs.empty()) throw bad_object("policy object names no programs to load");
   for (const std::string& p : meta.programs)
     if (!obj->has_program(p)) throw bad_object("policy object names program " + p + ", which its BPF code lacks");
-  // file_open and bprm_check_security remember path walks; the memo is sound only with the
-  // program that makes it forget (docs/generic-backend.md, "Path memo").
+  // Programs that remember path walks are sound only with the program that makes the memo forget
+  // (docs/generic-backend.md, "Path memo").
   auto lists = [&](const char* p) { return std::find(meta.programs.begin(), meta.programs.end(), p) != meta.programs.end(); };
-  for (const char* user : {"krsie_file_open", "krsie_bprm_check_security"})
+  for (const char* user : KRSIE_MEMO_PROGRAMS)
     if (lists(user) && !lists(KRSIE_FORGET_PROGRAM))
       throw bad_object(std::string("policy object loads ") + user + " without " + KRSIE_FORGET_PROGRAM +
                        ", which its path memo needs (edited, or written by another krsiec?)");
